@@ -1,0 +1,117 @@
+"""Composable Retriever -> Reranker(s) -> Generator pipelines."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from rerankit.cache import StageCache, stage_key
+from rerankit.errors import InputError
+from rerankit.generators.base import Answer, Generator
+from rerankit.rerankers.base import Reranker
+from rerankit.retrievers.base import Retriever, check_queries
+from rerankit.types import Query, Ranking, Run
+
+__all__ = ["Pipeline", "PipelineResult"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """What one query produced: the final ranking, each stage's ranking, and the answer if a generator ran."""
+
+    ranking: Ranking
+    stages: dict[str, Ranking] = field(default_factory=dict)
+    answer: Answer | None = None
+
+
+class Pipeline:
+    """``Pipeline(retriever, rerankers=[...], generator=None)``.
+
+    The retriever fetches `k` candidates, each reranker reorders the top `depth` of them (its own depth if it
+    has one), and the generator answers from the final ranking. Without a retriever, :meth:`rerank_run` takes
+    first-stage candidates (e.g. the shipped TREC DL top-100).
+    """
+
+    def __init__(self, retriever: Retriever | None = None, rerankers: Sequence[Reranker] | Reranker = (),
+                 generator: Generator | None = None, k: int = 100, depth: int | None = None,
+                 cache_dir: str | Path | None = None, chunk_size: int = 16) -> None:
+        if isinstance(rerankers, Reranker):
+            rerankers = [rerankers]
+        if k < 1:
+            raise InputError(f"k must be at least 1, got {k}")
+        self.retriever = retriever
+        self.rerankers = list(rerankers)
+        self.generator = generator
+        self.k = k
+        self.depth = depth
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.chunk_size = chunk_size
+
+    def run(self, query: Query | str) -> PipelineResult:
+        """Run one query (a string or a `Query`) through every stage."""
+        return self.run_many([query])[0]
+
+    def run_many(self, queries: Sequence[Query | str], progress: bool = False) -> list[PipelineResult]:
+        """Run many queries; each stage sees all of them at once (that is where batching pays)."""
+        if self.retriever is None:
+            raise InputError("this pipeline has no retriever: use rerank_run(candidates) instead")
+        qs = check_queries(queries)
+        if not qs:
+            return []
+        first = self.retriever.search_many(qs, self.k)
+        return self._finish([first[q.id] for q in qs], progress, self.retriever.config())
+
+    def rerank_run(self, candidates: Run | Sequence[Ranking], progress: bool = False,
+                   upstream: dict | None = None) -> list[PipelineResult]:
+        """Run the reranker(s) and generator over given first-stage rankings."""
+        rankings = list(candidates.values()) if isinstance(candidates, dict) else list(candidates)
+        return self._finish(rankings, progress, upstream or {"candidates": "given"})
+
+    def final_run(self, results: Sequence[PipelineResult]) -> Run:
+        """The final rankings as a run (query id -> ranking)."""
+        return {r.ranking.query.id: r.ranking for r in results}
+
+    def _finish(self, rankings: list[Ranking], progress: bool, upstream: dict) -> list[PipelineResult]:
+        stages: list[dict[str, Ranking]] = [{"retriever": r} for r in rankings]
+        current = rankings
+        key = stage_key(upstream)
+        for i, reranker in enumerate(self.rerankers):
+            depth = reranker.depth or self.depth
+            key = stage_key({**reranker.config(), "depth": depth}, key)
+            label = f"{i}:{reranker.name}"
+            current = self._run_stage(lambda batch, rr=reranker, d=depth: rr.rerank_many(batch, d),
+                                      current, key, label, progress)
+            for s, r in zip(stages, current):
+                s[label] = r
+        answers: list[Answer | None] = [None] * len(current)
+        if self.generator is not None:
+            answers = list(self.generator.generate_many(current))
+        return [PipelineResult(r, s, a) for r, s, a in zip(current, stages, answers)]
+
+    def _run_stage(self, fn: Callable[[list[Ranking]], list[Ranking]], rankings: list[Ranking], key: str,
+                   label: str, progress: bool) -> list[Ranking]:
+        """Apply one stage in chunks, resuming from and appending to the cache when one is configured."""
+        cache = StageCache(self.cache_dir, key) if self.cache_dir else None
+        done = cache.load() if cache else {}
+        if done:
+            log.info("stage %s: resuming, %d of %d queries already in %s", label, len(done), len(rankings),
+                     cache.path if cache else "")
+        todo = [r for r in rankings if r.query.id not in done]
+        bar = tqdm(total=len(rankings), initial=len(rankings) - len(todo), desc=f"rerank {label}", unit="q",
+                   disable=not progress)
+        size = self.chunk_size if cache else max(len(todo), 1)
+        for start in range(0, len(todo), size):
+            batch = todo[start:start + size]
+            out = fn(batch)
+            if cache:
+                cache.append(out)
+            done.update((r.query.id, r) for r in out)
+            bar.update(len(batch))
+        bar.close()
+        return [done[r.query.id] for r in rankings]

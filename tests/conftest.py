@@ -1,0 +1,89 @@
+"""Shared fixtures: the real data mirror (../shared/data) and the packaged models ($RERANKIT_MODELS).
+
+Missing data or models skip a test on a developer machine, but fail it under CI (CI=true), where .ci/run
+installs them: a green CI therefore means the real-data tests ran.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# ir_datasets creates folders under its home at import: keep that out of the user's home during tests.
+os.environ.setdefault("IR_DATASETS_HOME", tempfile.mkdtemp(prefix="rerankit-irds-"))
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+
+def _missing(what: str) -> None:
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{what} is missing under CI: .ci/run must provide it")
+    pytest.skip(f"{what} is not available on this machine")
+
+
+def data_root() -> Path:
+    """The local mirror root: $RERANKIT_DATA_DIR, else ../shared/data beside the repository."""
+    env = os.environ.get("RERANKIT_DATA_DIR")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    root = data_root()
+    if not (root / "beir" / "scifact" / "corpus.jsonl").exists():
+        _missing(f"the shared data mirror ({root})")
+    return root
+
+
+def models_root() -> Path:
+    return Path(os.environ.get("RERANKIT_MODELS", Path.home() / ".cache" / "rerankit-models"))
+
+
+def model_path(name: str) -> Path:
+    """Folder of a packaged model from MODELS.md (skips, or fails under CI, when it is not installed)."""
+    manifest = models_root() / "manifest.json"
+    if manifest.exists():
+        entry = json.loads(manifest.read_text()).get(name)
+        if entry:
+            path = Path(entry["path"]) if isinstance(entry, dict) and "path" in entry else models_root() / name
+            if path.exists():
+                return path
+    if (models_root() / name / "config.json").exists():
+        return models_root() / name
+    _missing(f"the packaged model {name!r} (install with: python ../shared/models/install_models.py)")
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="session")
+def minilm() -> Path:
+    return model_path("all-MiniLM-L6-v2")
+
+
+@pytest.fixture(scope="session")
+def mpnet() -> Path:
+    return model_path("all-mpnet-base-v2")
+
+
+@pytest.fixture(scope="session")
+def splade_tiny() -> Path:
+    return model_path("splade-tiny")
+
+
+@pytest.fixture(scope="session")
+def qwen() -> Path:
+    return model_path("qwen2.5-coder-0.5b-instruct")
+
+
+@pytest.fixture(scope="session")
+def smollm() -> Path:
+    return model_path("smollm2-135m-instruct")
+
+
+@pytest.fixture(scope="session")
+def gemma() -> Path:
+    return model_path("gemma-3-270m")
