@@ -122,7 +122,7 @@ def read_qrels(path: str | Path) -> Qrels:
                 except ValueError:
                     raise FormatError(f"{path}:{n}: relevance must be an integer, got {rel!r}") from None
                 if grade != int(grade):
-                    raise FormatError(f"{path}:{n}: relevance must be an integer, got {rel!r}")
+                    raise FormatError(f"{path}:{n}: relevance must be an integer, got {rel!r}") from None
                 grade = int(grade)
             qrels.setdefault(qid, {})[docid] = grade
     if not qrels:
