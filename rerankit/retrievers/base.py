@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from rerankit.errors import InputError
 from rerankit.types import Document, Query, Ranking, Run, as_query
 
-__all__ = ["Retriever", "check_corpus"]
+__all__ = ["Retriever", "IndexedRetriever", "check_corpus", "check_queries"]
 
 
 class Retriever(ABC):
@@ -53,3 +54,23 @@ def check_queries(queries: Sequence[Query | str]) -> list[Query]:
         dup = next(i for i in ids if ids.count(i) > 1)
         raise InputError(f"duplicate query id {dup!r}: query ids must be unique within one call")
     return out
+
+
+class IndexedRetriever(Retriever):
+    """A retriever over its own index: build it from documents, save it to a folder, load it back.
+
+    The CLI caches indexes by ``config()``: two retrievers with equal configs must build identical indexes.
+    """
+
+    @abstractmethod
+    def index(self, documents: Iterable[Document]) -> IndexedRetriever:
+        """Build the index over `documents` (refusing an empty corpus or duplicate ids); returns self."""
+
+    @abstractmethod
+    def save(self, path: str | Path) -> None:
+        """Write the index and everything needed to search it (ids, texts, config) into folder `path`."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, path: str | Path, **options: object) -> IndexedRetriever:
+        """Load an index saved by :meth:`save`; a corrupt or mismatched folder raises IndexMismatchError."""
