@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,17 @@ class Pipeline:
         self.depth = depth
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.chunk_size = chunk_size
+        self.last_timings: dict[str, float] = {}
+
+    def stage_labels(self) -> list[str]:
+        """Names of the reranker stages as they appear in results (a repeated name gets "#2", "#3")."""
+        labels: list[str] = []
+        for r in self.rerankers:
+            label, n = r.name, 2
+            while label in labels:
+                label, n = f"{r.name}#{n}", n + 1
+            labels.append(label)
+        return labels
 
     def run(self, query: Query | str) -> PipelineResult:
         """Run one query (a string or a `Query`) through every stage."""
@@ -81,12 +93,14 @@ class Pipeline:
         stages: list[dict[str, Ranking]] = [{"retriever": r} for r in rankings]
         current = rankings
         key = stage_key(upstream)
-        for i, reranker in enumerate(self.rerankers):
+        self.last_timings = {}
+        for reranker, label in zip(self.rerankers, self.stage_labels()):
             depth = reranker.depth or self.depth
             key = stage_key({**reranker.config(), "depth": depth}, key)
-            label = f"{i}:{reranker.name}"
+            t0 = time.perf_counter()
             current = self._run_stage(lambda batch, rr=reranker, d=depth: rr.rerank_many(batch, d),
                                       current, key, label, progress)
+            self.last_timings[label] = time.perf_counter() - t0
             for s, r in zip(stages, current):
                 s[label] = r
         answers: list[Answer | None] = [None] * len(current)
@@ -103,7 +117,7 @@ class Pipeline:
             log.info("stage %s: resuming, %d of %d queries already in %s", label, len(done), len(rankings),
                      cache.path if cache else "")
         todo = [r for r in rankings if r.query.id not in done]
-        bar = tqdm(total=len(rankings), initial=len(rankings) - len(todo), desc=f"rerank {label}", unit="q",
+        bar = tqdm(total=len(rankings), initial=len(rankings) - len(todo), desc=label, unit="q",
                    disable=not progress)
         size = self.chunk_size if cache else max(len(todo), 1)
         for start in range(0, len(todo), size):

@@ -16,7 +16,7 @@ from typing import Any
 
 from rerankit.errors import ConfigError
 
-__all__ = ["KINDS", "Entry", "register", "build", "resolve", "names", "describe"]
+__all__ = ["KINDS", "Entry", "register", "build", "resolve", "stage_class", "names", "describe"]
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,11 @@ def build(kind: str, name: str, **options: Any) -> Any:
         raise ConfigError(f"cannot build {kind} {name!r} with options {sorted(kwargs)}: {exc}") from exc
 
 
+def stage_class(kind: str, name: str) -> Any:
+    """The class registered as `name` (imported now), e.g. to call its ``load`` classmethod."""
+    return _import(resolve(kind, name).target)
+
+
 def names(kind: str) -> list[str]:
     """Registered names of one kind, sorted."""
     _load_plugins()
@@ -112,3 +117,11 @@ def describe(kind: str) -> list[tuple[str, str]]:
 # Each module adds its own line here; defaults name published checkpoints (Hugging Face ids) for users online.
 register("retriever", "bm25", "rerankit.retrievers.bm25:BM25Retriever",
          help="BM25 on bm25s with Lucene/Anserini-compatible analysis (k1=0.9, b=0.4, Porter stemming)")
+register("engine", "transformers", "rerankit.engines.hf:TransformersEngine", aliases=("hf", "huggingface"),
+         help="Hugging Face transformers on CPU or GPU: generation, next-token logprobs, attentions, embeddings")
+register("engine", "vllm", "rerankit.engines.vllm:VLLMEngine",
+         help="vLLM offline LLM engine (GPU): prefix caching, logprobs, tensor parallelism")
+register("engine", "openai", "rerankit.engines.openai:OpenAIEngine", aliases=("openai-compatible",),
+         help="any OpenAI-compatible HTTP server (vllm serve, SGLang, llama.cpp server, hosted APIs)")
+register("engine", "llamacpp", "rerankit.engines.llamacpp:LlamaCppEngine", aliases=("llama.cpp", "llama-cpp"),
+         help="GGUF models on CPU through llama-cpp-python")

@@ -1,0 +1,124 @@
+"""The ranx side of evaluation: a writable numba cache, exact array conversion, and one call per metric.
+
+ranx's metrics are numba functions compiled on first use (``cache=True``); compiling them costs seconds, so the
+compiled code must land in a writable cache or every process pays again. Arrays are built here rather than by ranx
+so documents are matched by exact integer ids (ranx hashes ids to floats) and ranked in trec_eval's order.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rerankit.evaluation.metrics import Metric
+
+__all__ = ["ensure_numba_cache", "ranx_scores"]
+
+log = logging.getLogger(__name__)
+
+FALLBACK_CACHE = Path.home() / ".cache" / "rerankit" / "numba"
+_cache_checked = False
+
+
+def _ranx_dir_writable() -> bool:
+    spec = importlib.util.find_spec("ranx")
+    if spec is None or not spec.submodule_search_locations:
+        return True  # not installed: nothing to decide here, the import error comes later
+    root = Path(next(iter(spec.submodule_search_locations)))
+    for folder in (root, root / "metrics"):
+        cache = folder / "__pycache__"
+        target = cache if cache.exists() else folder
+        if not os.access(target, os.W_OK):
+            return False
+    return True
+
+
+def ensure_numba_cache() -> str | None:
+    """Make sure ranx's compiled numba code can be cached; returns the cache dir chosen (None: numba's default).
+
+    Honours ``NUMBA_CACHE_DIR``; otherwise numba caches next to ranx, and when site-packages is read-only this
+    points numba at ``~/.cache/rerankit/numba`` instead. Must run before ranx is first imported to take effect.
+    """
+    global _cache_checked
+    if _cache_checked:
+        return os.environ.get("NUMBA_CACHE_DIR")
+    _cache_checked = True
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return os.environ["NUMBA_CACHE_DIR"]
+    if _ranx_dir_writable():
+        return None
+    try:
+        FALLBACK_CACHE.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        log.warning("cannot create the numba cache %s (%s): ranx will recompile in every process", FALLBACK_CACHE, exc)
+        return None
+    os.environ["NUMBA_CACHE_DIR"] = str(FALLBACK_CACHE)
+    if "numba" in sys.modules:  # numba reads its config at import; update the live value too
+        sys.modules["numba"].config.CACHE_DIR = str(FALLBACK_CACHE)
+    if "ranx" in sys.modules:
+        log.warning("ranx was imported before rerankit set the numba cache; its compiled code may not be cached")
+    log.debug("ranx is in a read-only folder: numba cache set to %s", FALLBACK_CACHE)
+    return str(FALLBACK_CACHE)
+
+
+def _to_arrays(ranked: Sequence[Sequence[str]], qrels: Sequence[Mapping[str, int]]) -> tuple[Any, Any]:
+    """Per-query (run, qrels) arrays of ``[doc_index, value]`` rows in the order ranx's metrics expect.
+
+    Run rows follow the given order (already trec_eval's) with strictly decreasing scores; qrels rows are sorted
+    by grade, highest first (ranx's ideal DCG reads them in that order).
+    """
+    import numpy as np
+    from numba.typed import List as TypedList
+
+    ids: dict[str, int] = {}
+
+    def index(doc: str) -> int:
+        return ids.setdefault(doc, len(ids))
+
+    runs = TypedList()
+    rels = TypedList()
+    for docs, judged in zip(ranked, qrels):
+        n = len(docs)
+        run_rows = np.empty((n, 2), dtype=np.float64)
+        for i, doc in enumerate(docs):
+            run_rows[i, 0] = index(doc)
+            run_rows[i, 1] = n - i
+        graded = sorted(judged.items(), key=lambda kv: -kv[1])
+        qrel_rows = np.empty((len(graded), 2), dtype=np.float64)
+        for i, (doc, grade) in enumerate(graded):
+            qrel_rows[i, 0] = index(doc)
+            qrel_rows[i, 1] = grade
+        runs.append(run_rows)
+        rels.append(qrel_rows)
+    return runs, rels
+
+
+def ranx_scores(ranked: Sequence[Sequence[str]], qrels: Sequence[Mapping[str, int]], metrics: Sequence[Metric],
+                relevance_level: int) -> dict[str, list[float]]:
+    """Per-query values (aligned with the inputs) of every ranx-backed metric; only those families compile."""
+    ensure_numba_cache()
+    from ranx import metrics as rm
+
+    functions = {"ndcg": rm.ndcg, "map": rm.average_precision, "mrr": rm.reciprocal_rank,
+                 "recall": rm.recall, "p": rm.precision}
+    from numba.core.errors import NumbaTypeSafetyWarning
+
+    runs, rels = _to_arrays(ranked, qrels)
+    out: dict[str, list[float]] = {}
+    for metric in metrics:
+        if metric.ranx_name is None:
+            continue
+        # nDCG takes the graded judgements (grades below 1 carry no gain); binary metrics use the level.
+        level = relevance_level if metric.binary else 1
+        with warnings.catch_warnings():
+            # ranx's prange loops cast their uint64 index to int64 (harmless for any real number of queries)
+            warnings.simplefilter("ignore", NumbaTypeSafetyWarning)
+            values = functions[metric.family](rels, runs, metric.k, level)
+        out[metric.name] = [float(v) for v in values]
+    return out

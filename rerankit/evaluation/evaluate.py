@@ -1,0 +1,121 @@
+"""`evaluate` / `evaluate_per_query`: score a run against qrels with ranx, giving trec_eval's numbers.
+
+Conventions (those of trec_eval and pytrec_eval by default): documents are ranked by score, ties broken by document
+id descending; only queries that are both in the run and in the qrels are scored, and means are over those queries
+(qrels queries missing from the run are not counted as zeros, as trec_eval without ``-c``). A query present in the
+run with no hits scores 0, as in pytrec_eval.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from rerankit.errors import DataError, InputError
+from rerankit.evaluation.backend import ranx_scores
+from rerankit.evaluation.metrics import DEFAULT_METRICS, Metric, judged_at_k, parse_metric, parse_metrics
+from rerankit.runs import trec_order
+from rerankit.types import Ranking
+
+__all__ = ["evaluate", "evaluate_per_query", "ranked_ids", "judged_queries"]
+
+log = logging.getLogger(__name__)
+
+RunLike = Mapping[str, Ranking] | Mapping[str, Mapping[str, float]]
+QrelsLike = Mapping[str, Mapping[str, int]]
+
+
+def _scores_of(qid: str, entry: Any) -> Mapping[str, Any]:
+    if isinstance(entry, Ranking):
+        scores = entry.scores()
+        if len(scores) != len(entry.hits):
+            raise InputError(f"query {qid!r}: the ranking holds the same document more than once")
+        return scores
+    if isinstance(entry, Mapping):
+        return entry
+    raise InputError(f"query {qid!r}: a run maps query ids to a Ranking or to {{docid: score}}, "
+                     f"got {type(entry).__name__}")
+
+
+def ranked_ids(run: RunLike) -> dict[str, list[str]]:
+    """Each query's document ids in trec_eval's order (score descending, ties by docid descending).
+
+    Checks the run on the way: it must be non-empty and every score a finite-or-infinite number (not NaN, not text).
+    """
+    if not isinstance(run, Mapping):
+        raise InputError(f"a run must be a dict of query id -> Ranking or {{docid: score}}, got {type(run).__name__}")
+    if not run:
+        raise InputError("the run is empty: it has no queries to evaluate")
+    out: dict[str, list[str]] = {}
+    for qid, entry in run.items():
+        clean: dict[str, float] = {}
+        for docid, score in _scores_of(str(qid), entry).items():
+            if isinstance(score, bool) or not isinstance(score, (int, float)):
+                try:
+                    value = float(score)
+                except (TypeError, ValueError):
+                    raise InputError(f"query {qid!r}, document {docid!r}: the score {score!r} is not a number"
+                                     ) from None
+            else:
+                value = float(score)
+            if math.isnan(value):
+                raise InputError(f"query {qid!r}, document {docid!r}: the score is NaN")
+            clean[str(docid)] = value
+        out[str(qid)] = [d for d, _ in trec_order(clean)]
+    return out
+
+
+def judged_queries(run_qids: Iterable[str], qrels: QrelsLike) -> list[str]:
+    """Run queries that have judgements, in run order; none at all is a DataError, some missing is a warning."""
+    if not isinstance(qrels, Mapping) or not qrels:
+        raise InputError("the qrels are empty: there is nothing to evaluate against")
+    run_qids = list(run_qids)
+    judged = [q for q in run_qids if q in qrels]
+    missing = [q for q in run_qids if q not in qrels]
+    if not judged:
+        raise DataError(f"none of the run's {len(run_qids)} query ids are in the qrels (run ids such as "
+                        f"{', '.join(repr(q) for q in missing[:5])}; qrels ids such as "
+                        f"{', '.join(repr(q) for q in list(qrels)[:5])}): are these the right qrels?")
+    if missing:
+        log.warning("%d of the run's %d queries have no judgements and are left out of the evaluation "
+                    "(e.g. %s)", len(missing), len(run_qids), ", ".join(repr(q) for q in missing[:5]))
+    return judged
+
+
+def _check_level(relevance_level: int) -> int:
+    if isinstance(relevance_level, bool) or not isinstance(relevance_level, int) or relevance_level < 1:
+        raise InputError(f"relevance_level must be an integer >= 1 (the lowest grade counted relevant), "
+                         f"got {relevance_level!r}")
+    return relevance_level
+
+
+def evaluate_per_query(run: RunLike, qrels: QrelsLike, metrics: str | Sequence[str] = DEFAULT_METRICS,
+                       relevance_level: int = 1) -> dict[str, dict[str, float]]:
+    """Per-query values: metric -> query id -> value, over the run's judged queries.
+
+    `relevance_level` is the lowest grade binary metrics (MAP, MRR, recall, P) count as relevant (trec_eval ``-l``;
+    TREC DL passage uses 2); nDCG always uses the graded judgements.
+    """
+    level = _check_level(relevance_level)
+    parsed: list[Metric] = [parse_metric(m) for m in parse_metrics(metrics)]
+    ranked = ranked_ids(run)
+    qids = judged_queries(ranked, qrels)
+    lists = [ranked[q] for q in qids]
+    judgements = [qrels[q] for q in qids]
+    values = ranx_scores(lists, judgements, parsed, level)
+    out: dict[str, dict[str, float]] = {}
+    for metric in parsed:
+        if metric.family == "judged":
+            out[metric.name] = judged_at_k({q: ranked[q] for q in qids}, qrels, metric.k)
+        else:
+            out[metric.name] = dict(zip(qids, values[metric.name]))
+    return out
+
+
+def evaluate(run: RunLike, qrels: QrelsLike, metrics: str | Sequence[str] = DEFAULT_METRICS,
+             relevance_level: int = 1) -> dict[str, float]:
+    """Mean of each metric over the run's judged queries: metric (canonical name) -> mean."""
+    per_query = evaluate_per_query(run, qrels, metrics, relevance_level)
+    return {m: sum(v.values()) / len(v) for m, v in per_query.items()}

@@ -1,0 +1,133 @@
+"""Run an evaluation spec (dataset, first stage, rerankers) and collect every stage's run and time.
+
+This is what `rerankit eval` and the eval/ scripts call; it knows nothing about terminals.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rerankit.cache import default_cache_dir, stage_key
+from rerankit.errors import ConfigError, DataError
+from rerankit.pipeline import Pipeline
+from rerankit.registry import build
+from rerankit.retrievers.base import Retriever
+from rerankit.runs import Qrels
+from rerankit.types import Ranking, Run
+
+__all__ = ["EvalSpec", "EvalOutcome", "run_eval", "open_retriever"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalSpec:
+    """Everything `rerankit eval` takes. `model`, `engine` and `options` apply to the last stage named."""
+
+    dataset: str
+    data_dir: str | None = None
+    retriever: str = "bm25"
+    candidates: str | None = None
+    rerankers: list[str] = field(default_factory=list)
+    model: str | None = None
+    engine: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    depth: int | None = None
+    k: int = 100
+    n_queries: int | None = None
+    cache_dir: str | None = None
+    use_cache: bool = True
+
+
+@dataclass
+class EvalOutcome:
+    """Runs of every stage (first stage first), the qrels they are judged against, and seconds per stage."""
+
+    dataset_id: str
+    qrels: Qrels
+    relevance_level: int
+    stage_runs: dict[str, Run]
+    seconds: dict[str, float]
+
+    @property
+    def final_stage(self) -> str:
+        return list(self.stage_runs)[-1]
+
+    @property
+    def final_run(self) -> Run:
+        return self.stage_runs[self.final_stage]
+
+
+def open_retriever(ds: Any, name: str, options: dict[str, Any], cache_dir: str | None = None) -> Retriever:
+    """The retriever `name` over dataset `ds`'s corpus, from the index store (built on first use)."""
+    from rerankit.indexes import open_or_build_index
+
+    root = Path(cache_dir) / "indexes" if cache_dir else None
+    retriever, _ = open_or_build_index(name, _LazyCorpus(ds), ds.id, root=root,
+                                       **{k: v for k, v in options.items() if v is not None})
+    return retriever
+
+
+class _LazyCorpus:
+    """Iterates the corpus only if an index must be built (loading a stored index needs no corpus)."""
+
+    def __init__(self, ds: Any) -> None:
+        self.ds = ds
+
+    def __iter__(self):
+        return iter(self.ds.corpus.values())
+
+
+def run_eval(spec: EvalSpec, progress: bool = True) -> EvalOutcome:
+    """Load the dataset, run the first stage and each reranker, and return all stage runs."""
+    from rerankit.data import load_dataset
+
+    ds = load_dataset(spec.dataset, data_dir=spec.data_dir)
+    queries = list(ds.queries.values())
+    if spec.n_queries is not None:
+        if spec.n_queries < 1:
+            raise ConfigError(f"--queries must be at least 1, got {spec.n_queries}")
+        queries = queries[: spec.n_queries]
+    if not queries:
+        raise DataError(f"{ds.id} has no judged queries to evaluate")
+    last_opts = {"model": spec.model, **spec.options}
+    stage_runs: dict[str, Run] = {}
+    seconds: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    if spec.candidates:
+        shipped = ds.candidates(spec.candidates)
+        missing = [q.id for q in queries if q.id not in shipped]
+        if missing:
+            log.warning("%d judged queries have no %s candidates (e.g. %s): they get empty rankings",
+                        len(missing), spec.candidates, missing[:3])
+        first = {q.id: shipped.get(q.id, Ranking(q, ())) for q in queries}
+        first = {qid: r.top(spec.k) for qid, r in first.items()}
+        first_name = f"{spec.candidates} (shipped)"
+        upstream = {"dataset": ds.id, "candidates": spec.candidates, "k": spec.k}
+    else:
+        opts = last_opts if not spec.rerankers else {}
+        retriever = open_retriever(ds, spec.retriever, opts, spec.cache_dir)
+        first = retriever.search_many(queries, spec.k)
+        first_name = spec.retriever
+        upstream = {"dataset": ds.id, "retriever": retriever.config(), "k": spec.k}
+    stage_runs[first_name] = first
+    seconds[first_name] = time.perf_counter() - t0
+
+    if spec.rerankers:
+        rerankers = []
+        for i, name in enumerate(spec.rerankers):
+            opts = dict(last_opts, engine=spec.engine) if i == len(spec.rerankers) - 1 else {}
+            rerankers.append(build("reranker", name, **opts))
+        cache_root = Path(spec.cache_dir or default_cache_dir()) / "stages" if spec.use_cache else None
+        pipe = Pipeline(rerankers=rerankers, depth=spec.depth, cache_dir=cache_root)
+        t0 = time.perf_counter()
+        results = pipe.rerank_run(first, progress=progress, upstream={"key": stage_key(upstream)})
+        for label in pipe.stage_labels():
+            stage_runs[label] = {r.ranking.query.id: r.stages[label] for r in results}
+        seconds.update(pipe.last_timings)
+    return EvalOutcome(ds.id, {q.id: ds.qrels[q.id] for q in queries}, ds.relevance_level, stage_runs, seconds)

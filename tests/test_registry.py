@@ -1,0 +1,33 @@
+"""Registry: names build configured stages; unknown names and bad options are clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from rerankit.errors import ConfigError
+from rerankit.registry import build, names, register, resolve
+from rerankit.retrievers.bm25 import BM25Retriever
+
+
+def test_build_with_defaults_and_overrides():
+    r = build("retriever", "BM25", k1=1.2, model=None)
+    assert isinstance(r, BM25Retriever) and r.k1 == 1.2 and r.b == 0.4
+
+
+def test_unknown_names_list_the_known_ones():
+    with pytest.raises(ConfigError, match="unknown retriever 'nope'.*bm25"):
+        resolve("retriever", "nope")
+    with pytest.raises(ConfigError, match="unknown stage kind"):
+        resolve("stage", "bm25")
+
+
+def test_bad_options_name_the_stage():
+    with pytest.raises(ConfigError, match="cannot build retriever 'bm25'"):
+        build("retriever", "bm25", colour="red")
+
+
+def test_aliases_and_plugins_register():
+    register("retriever", "bm25-robertson", "rerankit.retrievers.bm25:BM25Retriever",
+             defaults={"method": "robertson"}, aliases=("okapi",))
+    assert build("retriever", "okapi").method == "robertson"
+    assert "bm25-robertson" in names("retriever")

@@ -1,0 +1,46 @@
+"""Core types: rankings are immutable in spirit and convert cleanly."""
+
+from __future__ import annotations
+
+import pytest
+
+from rerankit.errors import InputError
+from rerankit.types import Document, Hit, Query, Ranking, as_query
+
+
+def _ranking() -> Ranking:
+    docs = [Document(f"d{i}", f"text {i}") for i in range(4)]
+    return Ranking(Query("q1", "a question"), [Hit(d, 4.0 - i) for i, d in enumerate(docs)])
+
+
+def test_empty_query_is_refused():
+    with pytest.raises(InputError, match="empty"):
+        Query("q", "   ")
+    with pytest.raises(InputError, match="string or a Query"):
+        as_query(42)  # type: ignore[arg-type]
+
+
+def test_top_ids_and_trec_lines():
+    r = _ranking()
+    assert r.top(2).ids() == ["d0", "d1"]
+    assert len(r) == 4 and r.top(None) is r
+    assert r.to_trec_lines("t")[0] == "q1 Q0 d0 1 4.000000 t"
+    with pytest.raises(InputError):
+        r.top(-1)
+
+
+def test_reordered_and_sorted_by_return_new_rankings():
+    r = _ranking()
+    new = r.reordered([2, 0])
+    assert new.ids() == ["d2", "d0", "d1", "d3"]
+    assert [h.score for h in new.hits] == sorted((h.score for h in new.hits), reverse=True)
+    assert r.ids() == ["d0", "d1", "d2", "d3"]  # input untouched
+    s = r.sorted_by([0.1, 0.9, 0.5, 0.9])
+    assert s.ids() == ["d1", "d3", "d2", "d0"]  # stable on ties
+    with pytest.raises(InputError, match="2 scores for 4 hits"):
+        r.sorted_by([1.0, 2.0])
+
+
+def test_full_text_joins_title_like_beir():
+    assert Document("x", "body", title="Title").full_text == "Title body"
+    assert Document("x", "body").full_text == "body"
