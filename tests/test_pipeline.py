@@ -30,7 +30,7 @@ class LongestFirst(Reranker):
         return [r.sorted_by([float(len(h.doc.text)) for h in r.hits]) for r in rankings]
 
 
-DOCS = [Document(f"d{i}", "seasons " + "x" * i) for i in range(1, 8)]
+DOCS = [Document(f"d{i}", "seasons" + " word" * i) for i in range(1, 8)]
 
 
 def test_run_accepts_a_string_and_applies_stages_in_order():

@@ -46,12 +46,12 @@ class DatasetInfo:
 
 @dataclass(frozen=True)
 class CandidateSource:
-    """A shipped first-stage run. `load(with_text)` builds it; `has_text` says whether passages come with it."""
+    """A shipped first-stage run. `load(dataset, with_text)` builds it; `has_text`: whether passages come with it."""
 
     name: str
     location: str
     has_text: bool
-    load: Callable[[bool], Run]
+    load: Callable[[Dataset, bool], Run]
     why_no_text: str = ""
 
 
@@ -121,7 +121,7 @@ class Dataset:
             raise DataError(f"the {name!r} run of {self.id!r} ({source.location}) has document ids and scores but "
                             f"no text: {source.why_no_text} Use candidates({name!r}, with_text=False) for ids and "
                             f"scores only.")
-        return source.load(with_text)
+        return source.load(self, with_text)
 
     def stats(self, corpus: bool = False) -> dict[str, int]:
         """Counts as loaded (queries, judged queries, qrels; documents too with `corpus`), to compare with the card."""

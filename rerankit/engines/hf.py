@@ -187,7 +187,7 @@ class TransformersEngine(Engine):
             torch.manual_seed(p.seed)
         for idx, ids, mask in self._batches(seqs, "generate"):
             kw: dict[str, Any] = {"max_new_tokens": p.max_tokens, "pad_token_id": self.tokenizer.pad_token_id,
-                                  "eos_token_id": eos}
+                                  "eos_token_id": sorted(eos)}
             if p.temperature > 0:
                 kw.update(do_sample=True, temperature=p.temperature, top_p=p.top_p, top_k=0)
             else:
