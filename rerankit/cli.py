@@ -228,7 +228,7 @@ def _register_optional_commands() -> None:
     """Commands whose modules belong to optional parts (server, RAG, exemplar selection) attach themselves here."""
     import importlib
 
-    for module in ("rerankit.cli_serve", "rerankit.cli_extra"):
+    for module in ("rerankit.cli_serve", "rerankit.cli_exemplars"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
