@@ -23,6 +23,8 @@ DATA_DIR_HELP = "local mirror root of datasets (laid out like shared/data); defa
 def _setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("bm25s", "numba", "urllib3", "httpx", "transformers", "sentence_transformers", "faiss"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if verbose < 2 else logging.DEBUG)
 
 
 def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:

@@ -67,8 +67,10 @@ def open_retriever(ds: Any, name: str, options: dict[str, Any], cache_dir: str |
     from rerankit.indexes import open_or_build_index
 
     root = Path(cache_dir) / "indexes" if cache_dir else None
-    retriever, _ = open_or_build_index(name, _LazyCorpus(ds), ds.id, root=root,
-                                       **{k: v for k, v in options.items() if v is not None})
+    retriever, info = open_or_build_index(name, _LazyCorpus(ds), ds.id, root=root,
+                                          **{k: v for k, v in options.items() if v is not None})
+    log.info("%s index %s in %.1fs (%s)", name, "built" if info["built"] else "loaded", info["seconds"],
+             info["path"])
     return retriever
 
 
@@ -112,6 +114,7 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> EvalOutcome:
     else:
         opts = last_opts if not spec.rerankers else {}
         retriever = open_retriever(ds, spec.retriever, opts, spec.cache_dir)
+        t0 = time.perf_counter()  # search time only: index building is logged by open_retriever
         first = retriever.search_many(queries, spec.k)
         first_name = spec.retriever
         upstream = {"dataset": ds.id, "retriever": retriever.config(), "k": spec.k}

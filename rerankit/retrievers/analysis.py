@@ -22,7 +22,7 @@ LUCENE_STOPWORDS: frozenset[str] = frozenset(
 """Lucene's ``EnglishAnalyzer.ENGLISH_STOP_WORDS_SET`` (the set Anserini uses by default)."""
 
 _TOKEN = re.compile(r"\w+(?:[.'\u2019]\w+)*", re.UNICODE)
-_POSSESSIVE = re.compile(r"['\u2019]s$")
+_POSSESSIVES = ("'s", "\u2019s")
 
 
 @dataclass(frozen=True)
@@ -34,20 +34,21 @@ class Analyzer:
     lowercase: bool = True
 
     @cached_property
-    def _stem(self):  # PyStemmer is a core dependency; built lazily so the dataclass stays picklable
+    def _stem_words(self):  # PyStemmer is a core dependency; built lazily so the dataclass stays picklable
         if not self.stemmer:
             return None
         import Stemmer
 
-        return Stemmer.Stemmer(self.stemmer).stemWord
+        return Stemmer.Stemmer(self.stemmer).stemWords
 
     def __call__(self, text: str) -> list[str]:
         if self.lowercase:
             text = text.lower()
-        tokens = [_POSSESSIVE.sub("", t) for t in _TOKEN.findall(text)]
+        tokens = [t[:-2] if t.endswith(_POSSESSIVES) else t for t in _TOKEN.findall(text)]
         stop = self.stopwords or frozenset()
-        stem = self._stem
-        return [stem(t) if stem else t for t in tokens if t and t not in stop]
+        tokens = [t for t in tokens if t and t not in stop]
+        stem_words = self._stem_words
+        return stem_words(tokens) if stem_words and tokens else tokens
 
     def many(self, texts: Iterable[str]) -> list[list[str]]:
         return [self(t) for t in texts]

@@ -52,7 +52,7 @@ class BM25Retriever(IndexedRetriever):
 
     # ---- indexing -------------------------------------------------------------------------------------------
     def index(self, documents: Iterable[Document]) -> BM25Retriever:
-        import bm25s
+        bm25s = _import_bm25s()
 
         docs = check_corpus(documents)
         tokens = [self.analyzer(d.full_text) for d in _progress(docs, "analyse", self.show_progress)]
@@ -93,11 +93,12 @@ class BM25Retriever(IndexedRetriever):
 
     def _ranking(self, query: Query, ids: np.ndarray, scores: np.ndarray) -> Ranking:
         # Lucene returns only documents that match at least one term: drop zero-score padding.
-        hits = [Hit(self._docs[int(i)], float(s)) for i, s in zip(ids, scores) if s > 0]
-        # Break score ties by document id descending, as trec_eval orders them, so runs are reproducible.
-        hits.sort(key=lambda h: h.doc.id, reverse=True)
-        hits.sort(key=lambda h: -h.score)
-        return Ranking(query, tuple(hits))
+        pairs = [(s, i) for i, s in zip(ids.tolist(), scores.tolist()) if s > 0]
+        if len({s for s, _ in pairs}) != len(pairs):
+            # Break score ties by document id descending, as trec_eval orders them, so runs are reproducible.
+            pairs.sort(key=lambda p: self._docs[p[1]].id, reverse=True)
+            pairs.sort(key=lambda p: -p[0])
+        return Ranking(query, tuple(Hit(self._docs[i], s) for s, i in pairs))
 
     # ---- persistence ----------------------------------------------------------------------------------------
     def config(self) -> dict:
@@ -118,7 +119,7 @@ class BM25Retriever(IndexedRetriever):
 
     @classmethod
     def load(cls, path: str | Path, **options: object) -> BM25Retriever:
-        import bm25s
+        bm25s = _import_bm25s()
 
         path = Path(path)
         meta_file = path / "rerankit.json"
@@ -146,6 +147,14 @@ class BM25Retriever(IndexedRetriever):
             raise IndexMismatchError(f"{path}: index holds {n_scored} documents but the document store "
                                      f"{len(self._docs)} (expected {meta['num_docs']}): the index is corrupt")
         return self
+
+
+def _import_bm25s():
+    import bm25s
+
+    # bm25s pins its logger to DEBUG at import; let it follow the application's logging configuration instead.
+    logging.getLogger("bm25s").setLevel(logging.NOTSET)
+    return bm25s
 
 
 def _stopword_set(stopwords: str | Sequence[str] | None) -> frozenset[str] | None:

@@ -69,8 +69,8 @@ def test_saved_index_reloads_in_a_new_process_with_identical_results(tmp_path):
     bm25 = BM25Retriever(k1=1.2, b=0.75, show_progress=False).index(DOCS)
     bm25.save(tmp_path / "idx")
     expected = [(h.doc.id, round(h.score, 6)) for h in bm25.search("earth tilt seasons", k=4)]
-    code = ("import json; from rerankit.indexes import load_index; r = load_index(%r).search('earth tilt seasons', 4);"
-            "print(json.dumps([[h.doc.id, round(h.score, 6)] for h in r]))" % str(tmp_path / "idx"))
+    code = (f"import json; from rerankit.indexes import load_index; r = load_index({str(tmp_path / 'idx')!r})"
+            ".search('earth tilt seasons', 4); print(json.dumps([[h.doc.id, round(h.score, 6)] for h in r]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert [tuple(x) for x in json.loads(out.stdout)] == expected
 

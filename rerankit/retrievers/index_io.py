@@ -1,0 +1,93 @@
+"""Saving and loading index folders safely: a document store, a checksummed manifest, and ranking assembly.
+
+Every index folder holds ``rerankit.json`` (format, config, sha256 of each data file) beside its data files, so a
+truncated or edited file is refused with :class:`~rerankit.errors.IndexMismatchError` instead of giving a wrong
+ranking.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rerankit.errors import IndexMismatchError
+from rerankit.types import Document, Hit, Query, Ranking
+
+__all__ = ["MANIFEST", "DOCS", "save_documents", "load_documents", "write_manifest", "read_manifest",
+           "ranking_from_scores", "file_sha256"]
+
+MANIFEST = "rerankit.json"
+DOCS = "docs.jsonl"
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_documents(path: Path, docs: Iterable[Document]) -> None:
+    """Write documents (id, title, text, meta) one JSON object a line, so hits carry their text after a reload."""
+    with open(path / DOCS, "w", encoding="utf-8") as f:
+        for d in docs:
+            f.write(json.dumps({"id": d.id, "title": d.title, "text": d.text, "meta": dict(d.meta)},
+                               ensure_ascii=False) + "\n")
+
+
+def load_documents(path: Path) -> list[Document]:
+    """Read the documents written by :func:`save_documents`."""
+    try:
+        with open(path / DOCS, encoding="utf-8") as f:
+            rows = [json.loads(line) for line in f]
+        return [Document(r["id"], r["text"], r.get("title", ""), r.get("meta", {})) for r in rows]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise IndexMismatchError(f"{path}: cannot read the document store {DOCS} ({exc})") from None
+
+
+def write_manifest(path: Path, fmt: str, config: dict[str, Any], files: Sequence[str], **extra: Any) -> None:
+    """Write ``rerankit.json``: the format tag, the retriever config, checksums of `files`, and `extra` facts."""
+    meta = {"format": fmt, "config": config, **extra,
+            "files": {name: file_sha256(path / name) for name in files}}
+    (path / MANIFEST).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def read_manifest(path: str | Path, fmt: str, verify: bool = True) -> dict[str, Any]:
+    """Read and check ``rerankit.json`` of an index folder: right format, every data file present and unchanged."""
+    path = Path(path)
+    manifest = path / MANIFEST
+    if not manifest.is_file():
+        raise IndexMismatchError(f"{path} is not a rerankit index folder (no {MANIFEST})")
+    try:
+        meta = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexMismatchError(f"{manifest} is corrupt: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != fmt:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise IndexMismatchError(f"{path} holds index format {found!r}, expected {fmt!r}: "
+                                 "it was written by another retriever or another rerankit version")
+    files = meta.get("files")
+    if not isinstance(files, dict) or not isinstance(meta.get("config"), dict):
+        raise IndexMismatchError(f"{manifest} lacks its config or file list: the index is corrupt")
+    for name, digest in files.items():
+        f = path / name
+        if not f.is_file():
+            raise IndexMismatchError(f"{path}: index file {name} is missing")
+        if verify and file_sha256(f) != digest:
+            raise IndexMismatchError(f"{path}: index file {name} does not match its checksum (corrupt or "
+                                     "modified after saving); rebuild the index")
+    return meta
+
+
+def ranking_from_scores(query: Query, docs: Sequence[Document], indices: Iterable[int],
+                        scores: Iterable[float]) -> Ranking:
+    """A ranking over ``docs[i]`` with the given scores, ordered as trec_eval orders (score desc, id desc on ties)."""
+    hits = [Hit(docs[int(i)], float(s)) for i, s in zip(indices, scores) if int(i) >= 0]
+    hits.sort(key=lambda h: h.doc.id, reverse=True)
+    hits.sort(key=lambda h: -h.score)
+    return Ranking(query, tuple(hits))
