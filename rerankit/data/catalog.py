@@ -127,7 +127,8 @@ def lookup(canonical_id: str) -> CatalogEntry:
 
 
 def _unknown_message(dataset_id: str) -> str:
-    close = difflib.get_close_matches(dataset_id.lower(), list(_CATALOG) + list(_ALIASES), n=3, cutoff=0.6)
+    matches = difflib.get_close_matches(dataset_id.lower(), list(_CATALOG) + list(_ALIASES), n=6, cutoff=0.6)
+    close = list(dict.fromkeys(_ALIASES.get(m, m) for m in matches))[:3]
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     return (
         f"unknown dataset id {dataset_id!r}.{hint} Known ids:\n"

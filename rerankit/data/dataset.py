@@ -43,6 +43,13 @@ class DatasetInfo:
     online_id: str | None
     description: str = ""
 
+    @property
+    def where(self) -> str | None:
+        """The local folder if available, else ``ir_datasets:<id>`` where it can be had online, else None."""
+        if self.available_locally:
+            return self.location
+        return f"ir_datasets:{self.online_id}" if self.online_id else None
+
 
 @dataclass(frozen=True)
 class CandidateSource:
@@ -109,7 +116,7 @@ class Dataset:
         return list(self._candidates)
 
     def candidates(self, name: str, with_text: bool = True) -> Run:
-        """A shipped first-stage run for the judged queries, each ranking in trec_eval order, with passage text.
+        """A shipped first-stage run for the judged queries (topic order), rankings in trec_eval order, with text.
 
         `with_text=False` also gives runs that carry only ids and scores (hits then have empty text).
         """
@@ -121,7 +128,8 @@ class Dataset:
             raise DataError(f"the {name!r} run of {self.id!r} ({source.location}) has document ids and scores but "
                             f"no text: {source.why_no_text} Use candidates({name!r}, with_text=False) for ids and "
                             f"scores only.")
-        return source.load(self, with_text)
+        run = source.load(self, with_text)
+        return {qid: run[qid] for qid in self.queries if qid in run}  # the queries' (topic-file) order
 
     def stats(self, corpus: bool = False) -> dict[str, int]:
         """Counts as loaded (queries, judged queries, qrels; documents too with `corpus`), to compare with the card."""
