@@ -100,6 +100,7 @@ def write_trec_run(run: Run, path: str | Path | TextIO, tag: str = "rerankit") -
 def read_qrels(path: str | Path) -> Qrels:
     """Read TREC qrels (``qid iter docid rel``) or BEIR qrels TSV (``query-id corpus-id score`` with header)."""
     qrels: Qrels = {}
+    width = 0  # fields per line, fixed by the first line: a short TREC line must not pass as a BEIR one
     with open_text(path) as f:
         for n, line in enumerate(f, 1):
             parts = line.split()
@@ -107,6 +108,10 @@ def read_qrels(path: str | Path) -> Qrels:
                 continue
             if n == 1 and parts[0] in ("query-id", "query_id", "qid"):
                 continue  # BEIR header
+            width = width or len(parts)
+            if len(parts) != width and width in (3, 4):
+                raise FormatError(f"{path}:{n}: {len(parts)} fields where the file's lines have {width}: "
+                                  f"{line.strip()[:80]!r}")
             if len(parts) == 4:
                 qid, _, docid, rel = parts
             elif len(parts) == 3:

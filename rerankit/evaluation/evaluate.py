@@ -84,6 +84,16 @@ def judged_queries(run_qids: Iterable[str], qrels: QrelsLike) -> list[str]:
     return judged
 
 
+def _grades(qid: str, judged: Mapping[str, int]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for docid, grade in judged.items():
+        finite = isinstance(grade, (int, float)) and not isinstance(grade, bool) and math.isfinite(grade)
+        if not finite or grade != int(grade):
+            raise InputError(f"qrels of query {qid!r}, document {docid!r}: the grade {grade!r} is not an integer")
+        out[str(docid)] = int(grade)
+    return out
+
+
 def _check_level(relevance_level: int) -> int:
     if isinstance(relevance_level, bool) or not isinstance(relevance_level, int) or relevance_level < 1:
         raise InputError(f"relevance_level must be an integer >= 1 (the lowest grade counted relevant), "
@@ -103,7 +113,7 @@ def evaluate_per_query(run: RunLike, qrels: QrelsLike, metrics: str | Sequence[s
     ranked = ranked_ids(run)
     qids = judged_queries(ranked, qrels)
     lists = [ranked[q] for q in qids]
-    judgements = [qrels[q] for q in qids]
+    judgements = [_grades(q, qrels[q]) for q in qids]
     values = ranx_scores(lists, judgements, parsed, level)
     out: dict[str, dict[str, float]] = {}
     for metric in parsed:
@@ -118,4 +128,4 @@ def evaluate(run: RunLike, qrels: QrelsLike, metrics: str | Sequence[str] = DEFA
              relevance_level: int = 1) -> dict[str, float]:
     """Mean of each metric over the run's judged queries: metric (canonical name) -> mean."""
     per_query = evaluate_per_query(run, qrels, metrics, relevance_level)
-    return {m: sum(v.values()) / len(v) for m, v in per_query.items()}
+    return {m: math.fsum(v.values()) / len(v) for m, v in per_query.items()}
