@@ -9,6 +9,7 @@ import json
 import logging
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -204,6 +205,70 @@ def index_cmd(dataset_id: str, data_dir: str | None, retriever: str, model: str 
     ret.save(output)
     click.echo(f"indexed {len(ds.corpus)} documents of {ds.id} with {retriever} in "
                f"{time.perf_counter() - t0:.1f}s -> {output}")
+
+
+# ---- rerank ----------------------------------------------------------------------------------------------------
+@main.command("rerank")
+@click.option("--run", "run_file", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="first-stage run to rerank (TREC format)")
+@click.option("--dataset", "dataset_id", required=True, help="dataset that holds the queries and document texts")
+@click.option("--data-dir", envvar="RERANKIT_DATA_DIR", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
+@click.option("--reranker", "rerankers", multiple=True, required=True, help="reranker name; repeat to chain")
+@click.option("--model", help="model id or path of the last reranker")
+@click.option("--engine", help="inference engine of the last reranker")
+@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE", help="option of the last reranker")
+@click.option("--depth", type=int, help="how many candidates each reranker sees")
+@click.option("--output", required=True, type=click.Path(dir_okay=False), help="reranked run (TREC format)")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="stage cache for resume")
+@click.option("-v", "--verbose", count=True)
+def rerank_cmd(run_file: str, dataset_id: str, data_dir: str | None, rerankers: tuple[str, ...], model: str | None,
+               engine: str | None, options: tuple[str, ...], depth: int | None, output: str,
+               cache_dir: str | None, verbose: int) -> None:
+    """Rerank a TREC run file with document texts from a dataset and write the reranked run.
+
+    \b
+    Example:
+      rerankit rerank --run bm25.trec --dataset beir/scifact --reranker yes-no --model PATH --depth 20 \\
+        --output reranked.trec
+    """
+    _setup_logging(verbose)
+    from rerankit.cache import default_cache_dir
+    from rerankit.data import load_dataset
+    from rerankit.pipeline import Pipeline
+    from rerankit.registry import build
+    from rerankit.runs import read_trec_run, write_trec_run
+
+    ds = load_dataset(dataset_id, data_dir=data_dir)
+    run = read_trec_run(run_file, documents=_document_texts(ds), queries=ds.queries)
+    unknown = [qid for qid in run if qid not in ds.queries]
+    if unknown:
+        raise ConfigError(f"{len(unknown)} queries of {run_file} are not queries of {ds.id} (e.g. {unknown[:3]}); "
+                          "query text is needed to rerank")
+    stages = [build("reranker", name, **(dict(model=model, engine=engine, **_parse_options(options))
+                                         if i == len(rerankers) - 1 else {}))
+              for i, name in enumerate(rerankers)]
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
+    pipe = Pipeline(rerankers=stages, depth=depth, cache_dir=root / "stages")
+    results = pipe.rerank_run(run, progress=True, upstream={"run_file": str(Path(run_file).resolve()),
+                                                            "dataset": ds.id})
+    write_trec_run(pipe.final_run(results), output, tag=stages[-1].name)
+    click.echo(f"reranked {len(results)} queries with {' -> '.join(rerankers)} -> {output}", err=True)
+
+
+def _document_texts(ds: Any) -> Any:
+    """Document lookup for a dataset: its corpus, or else the texts its shipped candidates carry (TREC DL)."""
+    from rerankit.errors import DataError
+
+    if ds.has_corpus:
+        return ds.corpus
+    docs: dict[str, Any] = {}
+    for name in ds.candidate_names:
+        for ranking in ds.candidates(name).values():
+            for hit in ranking.hits:
+                docs.setdefault(hit.doc.id, hit.doc)
+    if not docs:
+        raise DataError(f"{ds.id} has neither a corpus nor candidates with text: no document text to rerank")
+    return docs
 
 
 # ---- datasets --------------------------------------------------------------------------------------------------

@@ -76,3 +76,19 @@ def test_bad_input_is_one_clear_error_line(cli, args, message):
     assert res.exit_code == 2, res.output
     assert message in res.output
     assert "Traceback" not in res.output
+
+
+def test_rerank_command_rejects_unknown_reranker_and_foreign_queries(cli, tmp_path, shared_data):
+    run = shared_data / "msmarco-passage/trec-dl-2019/run.bm25.dl19.top100.rank_llm_data.trec"
+    res = cli("rerank", "--run", str(run), "--dataset", "dl19", "--reranker", "nope", "--output", str(tmp_path / "o"))
+    assert res.exit_code == 2 and "unknown reranker 'nope'" in res.output
+    foreign = tmp_path / "foreign.trec"
+    docid = run.read_text().split()[2]
+    foreign.write_text(f"999999 Q0 {docid} 1 10.0 x\n")
+    res = cli("rerank", "--run", str(foreign), "--dataset", "dl19", "--reranker", "yes-no", "--output",
+              str(tmp_path / "o"))
+    assert res.exit_code == 2 and "not queries of" in res.output
+    foreign.write_text("156493 Q0 no-such-doc 1 10.0 x\n")
+    res = cli("rerank", "--run", str(foreign), "--dataset", "dl19", "--reranker", "yes-no", "--output",
+              str(tmp_path / "o"))
+    assert res.exit_code == 2 and "document 'no-such-doc' of the run is not in the corpus" in res.output
