@@ -8,6 +8,13 @@ cd "$here"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 python -m pip install -q "torch==2.13.0"
 python -m pip install -q -e ".[dev,dense,splade,llm,gguf,server]"
+# llama-cpp-python has no wheel on PyPI: the first install compiles llama.cpp (~6-15 min on 2 cores); pip caches the
+# wheel, so later runs on the same machine take seconds. Its server is the real OpenAI-compatible server the openai
+# engine is tested against.
+if ! python -c "import llama_cpp.server" 2>/dev/null; then
+  CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF}" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
+    python -m pip install -q "llama-cpp-python[server]>=0.3,<0.4"
+fi
 if [ -n "${RERANKIT_EXTRA_SETUP:-}" ]; then bash "$RERANKIT_EXTRA_SETUP"; fi
 shared="${RERANKIT_SHARED:-$here/../shared}"
 export RERANKIT_MODELS="${RERANKIT_MODELS:-$HOME/.cache/rerankit-models}"

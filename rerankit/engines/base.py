@@ -58,7 +58,7 @@ def is_chat(prompt: Prompt) -> bool:
 def check_prompts(prompts: Sequence[Prompt]) -> list[Prompt]:
     """Validate a batch of prompts: raw strings or non-empty lists of {role, content} messages."""
     if isinstance(prompts, str) or (isinstance(prompts, Sequence) and prompts and isinstance(prompts[0], Mapping)):
-        raise InputError("engines take a *list* of prompts; wrap a single prompt in a list")
+        raise InputError("engines take a list of prompts; wrap a single prompt in a list")
     out = list(prompts)
     for i, p in enumerate(out):
         if isinstance(p, str):

@@ -208,7 +208,11 @@ class TransformersEngine(Engine):
             if t in eos:
                 new, stopped = new[:k], True
                 break
-        text = self.tokenizer.decode(new, skip_special_tokens=True)
+        pad = self.tokenizer.pad_token_id
+        while new and new[-1] == pad:  # sequences stopped by a stop string are padded, not ended with EOS
+            new = new[:-1]
+        # keep special tokens: a stop string such as "</think>" may be one (EOS and padding are already cut)
+        text = self.tokenizer.decode(new, skip_special_tokens=False)
         cut = min((text.find(s) for s in p.stop if s in text), default=-1)
         if cut >= 0:
             text, stopped = text[:cut], True
@@ -261,10 +265,43 @@ class TransformersEngine(Engine):
         sel_layers = list(range(n_layers)) if layers is None else [int(x) % n_layers for x in layers]
         sel_rows = list(range(len(ids))) if rows is None else [int(x) % len(ids) for x in rows]
         t = torch.tensor([ids], device=self.device)
-        with torch.inference_mode():
-            att = self.hf_model(input_ids=t, output_attentions=True).attentions
-        w = torch.stack([att[k][0][:, sel_rows, :].float() for k in sel_layers]).cpu().numpy()
+        w = self._attention_rows(t, sel_layers, sel_rows).numpy()
         return Attentions(text, ids, offsets, sel_rows, sel_layers, w.astype(np.float32))
+
+    def _attention_rows(self, t: Any, layers: list[int], rows: list[int]) -> Any:
+        """[layers, heads, rows, seq] attention of one forward pass, kept row-sliced layer by layer.
+
+        Forward hooks on each decoder layer's ``self_attn`` keep only the selected rows, so memory holds one
+        layer's full matrix at a time instead of all of them (``output_attentions=True`` keeps every layer's
+        [heads, seq, seq], gigabytes for a few thousand tokens). Falls back to ``output_attentions`` for
+        architectures without ``*.self_attn`` modules.
+        """
+        import torch
+
+        mods = [m for n, m in self.hf_model.named_modules() if n.endswith("self_attn")]
+        if len(mods) != self.hf_model.config.get_text_config().num_hidden_layers:
+            with torch.inference_mode():
+                att = self.hf_model(input_ids=t, output_attentions=True, logits_to_keep=1).attentions
+            return torch.stack([att[k][0][:, rows, :].float() for k in layers]).cpu()
+        kept: dict[int, Any] = {}
+        idx = torch.tensor(rows, device=t.device)
+
+        def keep(k: int) -> Any:
+            def hook(_mod: Any, _inp: Any, out: Any) -> None:
+                weights = out[1] if isinstance(out, tuple) and len(out) > 1 else None
+                if weights is None:
+                    raise RuntimeError(f"layer {k} of {self.model} returned no attention weights (not eager?)")
+                kept[k] = weights[0].index_select(1, idx).float().cpu()
+            return hook
+
+        handles = [mods[k].register_forward_hook(keep(k)) for k in sorted(set(layers))]
+        try:
+            with torch.inference_mode():
+                self.hf_model(input_ids=t, logits_to_keep=1)
+        finally:
+            for h in handles:
+                h.remove()
+        return torch.stack([kept[k] for k in layers])
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "dtype": self.dtype}

@@ -1,0 +1,134 @@
+"""Cross-encoder reranker: (query, passage) pairs through a sequence-classification model.
+
+Any Hugging Face sequence-classification checkpoint works (sentence-transformers CrossEncoder models such as
+``cross-encoder/ms-marco-MiniLM-L6-v2``, ``BAAI/bge-reranker-*``). Pairs of all queries are sorted by length
+and batched (little padding), then scores are put back in input order. Pairs longer than `max_length` tokens
+lose the end of the passage (``truncation="only_second"``); each cut is reported in the hit's meta and counted
+in the ranking's meta.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from rerankit.engines.models import model_load_error, resolve_model
+from rerankit.errors import ConfigError, InputError, MissingDependencyError
+from rerankit.rerankers.base import Reranker
+from rerankit.types import Ranking
+
+__all__ = ["CrossEncoderReranker", "ACTIVATIONS"]
+
+log = logging.getLogger(__name__)
+
+ACTIVATIONS = ("auto", "identity", "sigmoid", "softmax")
+
+
+class CrossEncoderReranker(Reranker):
+    """Scores pairs with a sequence-classification head.
+
+    `activation`: ``identity`` keeps the raw logit (for two labels: logit[1] − logit[0]); ``sigmoid`` maps a
+    single logit to (0, 1); ``softmax`` gives the probability of the last (relevant) class; ``auto`` is sigmoid for
+    one label and softmax otherwise (what sentence-transformers' CrossEncoder does). Rankings do not depend on it.
+    """
+
+    name = "cross-encoder"
+
+    def __init__(self, model: str = "cross-encoder/ms-marco-MiniLM-L6-v2", depth: int | None = None,
+                 batch_size: int = 32, max_length: int | None = 512, activation: str = "auto",
+                 device: str = "auto", dtype: str = "auto", progress: bool = True,
+                 trust_remote_code: bool = False, engine: str | None = None,
+                 engine_options: dict[str, Any] | None = None) -> None:
+        super().__init__(depth)
+        if engine not in (None, "transformers", "hf", "huggingface"):
+            raise ConfigError(f"the cross-encoder runs its classification model with transformers; engine "
+                              f"{engine!r} is not supported (use the yes-no reranker for LLM engines)")
+        opts = dict(engine_options or {})
+        device, dtype = opts.pop("device", device), opts.pop("dtype", dtype)
+        if opts:
+            raise ConfigError(f"cross-encoder engine_options take device and dtype only, got {sorted(opts)}")
+        try:
+            import torch
+            from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        except ImportError as exc:
+            raise MissingDependencyError("transformers", "llm", "the cross-encoder reranker") from exc
+        if activation not in ACTIVATIONS:
+            raise ConfigError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
+        if batch_size < 1:
+            raise InputError(f"batch_size must be at least 1, got {batch_size}")
+        path = resolve_model(model)
+        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        if dtype == "auto":
+            dtype = "float16" if self.device.startswith("cuda") else "float32"
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+            self.model = AutoModelForSequenceClassification.from_pretrained(
+                path, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code)
+        except OSError as exc:
+            raise model_load_error(model, exc) from exc
+        self.model.to(self.device).eval()
+        self.model_path = path
+        limit = min(int(getattr(self.model.config, "max_position_embeddings", 512) or 512),
+                    int(self.tokenizer.model_max_length or 512))
+        if max_length is not None and max_length < 8:
+            raise InputError(f"max_length must be at least 8 tokens, got {max_length}")
+        self.max_length = min(max_length or limit, limit)
+        self.batch_size = batch_size
+        self.activation = activation
+        self.progress = progress
+
+    def predict(self, pairs: list[tuple[str, str]]) -> tuple[list[float], list[bool]]:
+        """Scores of (query, passage) pairs in input order, and whether each pair was truncated."""
+        import torch
+
+        if not pairs:
+            return [], []
+        qs, ps = [q for q, _ in pairs], [p for _, p in pairs]
+        full = self.tokenizer(qs, ps, truncation=False, verbose=False)["input_ids"]
+        cut = [len(ids) > self.max_length for ids in full]
+        enc = self.tokenizer(qs, ps, truncation="only_second", max_length=self.max_length)
+        order = sorted(range(len(pairs)), key=lambda i: -len(enc["input_ids"][i]))
+        scores: list[float] = [0.0] * len(pairs)
+        starts = range(0, len(order), self.batch_size)
+        for s in tqdm(starts, desc="cross-encoder", leave=False, disable=not self.progress or len(starts) < 2):
+            idx = order[s:s + self.batch_size]
+            batch = self.tokenizer.pad({k: [enc[k][i] for i in idx] for k in enc.keys()}, return_tensors="pt")
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            with torch.inference_mode():
+                logits = self.model(**batch).logits.float()
+            for i, v in zip(idx, self._activate(logits).cpu().tolist()):
+                scores[i] = float(v)
+        return scores, cut
+
+    def _activate(self, logits: Any) -> Any:
+        import torch
+
+        one = logits.shape[-1] == 1
+        act = ("sigmoid" if one else "softmax") if self.activation == "auto" else self.activation
+        if act == "identity":
+            return logits[:, 0] if one else logits[:, -1] - logits[:, 0]
+        if act == "sigmoid":
+            return torch.sigmoid(logits[:, 0] if one else logits[:, -1] - logits[:, 0])
+        if one:
+            raise ConfigError("activation 'softmax' needs a model with two or more labels; this one has one")
+        return torch.softmax(logits, dim=-1)[:, -1]
+
+    def _rerank_batch(self, rankings: list[Ranking]) -> list[Ranking]:
+        pairs = [(r.query.text, h.doc.full_text) for r in rankings for h in r.hits]
+        scores, cut = self.predict(pairs)
+        n_cut = sum(cut)
+        if n_cut:
+            log.info("cross-encoder: %d of %d pairs truncated to %d tokens", n_cut, len(cut), self.max_length)
+        out, k = [], 0
+        for r in rankings:
+            n = len(r.hits)
+            metas = [{**h.meta, **({"truncated": True} if cut[k + i] else {})} for i, h in enumerate(r.hits)]
+            out.append(r.sorted_by(scores[k:k + n], metas, reranker=self.name, truncated=sum(cut[k:k + n])))
+            k += n
+        return out
+
+    def config(self) -> dict:
+        return {**super().config(), "model": self.model_path, "max_length": self.max_length,
+                "activation": self.activation}

@@ -1,0 +1,213 @@
+"""Pointwise LLM rerankers: yes/no relevance scoring and Rank1 (reason, then answer true/false).
+
+Both score every (query, passage) pair independently, so all pairs of all queries go to the engine together:
+one batched call for yes/no, one batched generation plus one batched scoring pass for Rank1.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from rerankit.engines import Capability, Engine, GenerationParams, get_engine
+from rerankit.engines.base import Prompt
+from rerankit.errors import ConfigError, InputError
+from rerankit.rerankers.base import Reranker
+from rerankit.rerankers.templates import PromptTemplate, load_template
+from rerankit.types import Ranking
+
+__all__ = ["LLMPointwiseReranker", "YesNoReranker", "Rank1Reranker"]
+
+log = logging.getLogger(__name__)
+
+
+class LLMPointwiseReranker(Reranker):
+    """Shared plumbing: the engine (a name or an instance), the prompt template, passage truncation.
+
+    `max_passage_tokens` cuts each passage before it goes into the prompt (reported as ``truncated`` in the hit's
+    meta and counted in the ranking's meta); None disables cutting, and a prompt longer than the model's context
+    is then an InputError.
+    """
+
+    name = "llm-pointwise"
+    needs: tuple[Capability, ...] = (Capability.LOGPROBS,)
+
+    def __init__(self, model: str | None = None, engine: str | Engine = "transformers",
+                 engine_options: Mapping[str, Any] | None = None, template: str = "auto",
+                 depth: int | None = None, batch_size: int = 32, max_passage_tokens: int | None = 512,
+                 progress: bool = True) -> None:
+        super().__init__(depth)
+        if batch_size < 1:
+            raise InputError(f"batch_size must be at least 1, got {batch_size}")
+        if max_passage_tokens is not None and max_passage_tokens < 1:
+            raise InputError(f"max_passage_tokens must be at least 1 (or None), got {max_passage_tokens}")
+        opts = dict(engine_options or {})
+        if not isinstance(engine, Engine):
+            if not model:
+                raise ConfigError(f"the {self.name} reranker needs a model (a Hugging Face id or a local path)")
+            if engine in ("transformers", "hf", "huggingface"):
+                opts.setdefault("batch_size", min(batch_size, 16))
+        self.engine = get_engine(engine, model, **opts)
+        self.engine.require(*self.needs, method=f"the {self.name} reranker")
+        self.template: PromptTemplate = load_template(self._template_name(template))
+        self.batch_size = batch_size
+        self.max_passage_tokens = max_passage_tokens
+        self.progress = progress
+
+    def _template_name(self, template: str) -> str:
+        return template
+
+    def _pairs(self, rankings: list[Ranking], **fields: str | None) -> tuple[list[Prompt], list[bool]]:
+        """One prompt per (query, hit), query-major; and whether each passage was truncated."""
+        prompts: list[Prompt] = []
+        cut: list[bool] = []
+        for r in rankings:
+            for h in r.hits:
+                text = h.doc.full_text
+                was_cut = False
+                if self.max_passage_tokens is not None:
+                    text, was_cut = self.engine.truncate(text, self.max_passage_tokens)
+                prompts.append(self.template.fill(query=r.query.text, document=text, **fields))
+                cut.append(was_cut)
+        n_cut = sum(cut)
+        if n_cut:
+            log.info("%s: %d of %d passages truncated to %d tokens", self.name, n_cut, len(cut),
+                     self.max_passage_tokens)
+        return prompts, cut
+
+    def _chunks(self, n: int, desc: str) -> Any:
+        starts = range(0, n, self.batch_size)
+        return tqdm(starts, desc=desc, disable=not self.progress or n <= self.batch_size, leave=False)
+
+    def _assemble(self, rankings: list[Ranking], scores: list[float], metas: list[dict[str, Any]],
+                  cut: list[bool]) -> list[Ranking]:
+        out, k = [], 0
+        for r in rankings:
+            n = len(r.hits)
+            hit_metas = [{**r.hits[i].meta, **metas[k + i], **({"truncated": True} if cut[k + i] else {})}
+                         for i in range(n)]
+            out.append(r.sorted_by(scores[k:k + n], hit_metas, reranker=self.name,
+                                   truncated=sum(cut[k:k + n])))
+            k += n
+        return out
+
+    def config(self) -> dict:
+        return {**super().config(), "engine": self.engine.config(), "template": self.template.name,
+                "max_passage_tokens": self.max_passage_tokens}
+
+
+class YesNoReranker(LLMPointwiseReranker):
+    """score = log P(yes) − log P(no) for the first answer token, from one forward pass per pair.
+
+    Template "auto" picks ``qwen3-reranker`` for Qwen3-Reranker checkpoints and ``yes-no`` (the RG-YN prompt of
+    Zhuang et al., 2024, rendered with the model's chat template) for any other instruct model.
+    """
+
+    name = "yes-no"
+
+    def __init__(self, model: str | None = "Qwen/Qwen3-Reranker-0.6B", engine: str | Engine = "transformers",
+                 engine_options: Mapping[str, Any] | None = None, template: str = "auto",
+                 depth: int | None = None, batch_size: int = 32, max_passage_tokens: int | None = 512,
+                 instruction: str | None = None, progress: bool = True) -> None:
+        super().__init__(model, engine, engine_options, template, depth, batch_size, max_passage_tokens, progress)
+        self.instruction = instruction
+        self.labels = (self.template.label("positive"), self.template.label("negative"))
+
+    def _template_name(self, template: str) -> str:
+        if template != "auto":
+            return template
+        return "qwen3-reranker" if "qwen3-reranker" in str(self.engine.model).lower() else "yes-no"
+
+    def score_prompts(self, prompts: list[Prompt]) -> list[tuple[float, float]]:
+        """(log P(positive), log P(negative)) for each prompt, batched through the engine."""
+        pos, neg = self.labels
+        out: list[tuple[float, float]] = []
+        for s in self._chunks(len(prompts), "yes/no"):
+            for lp in self.engine.next_token_logprobs(prompts[s:s + self.batch_size], [pos, neg]):
+                out.append((lp[pos], lp[neg]))
+        return out
+
+    def _rerank_batch(self, rankings: list[Ranking]) -> list[Ranking]:
+        prompts, cut = self._pairs(rankings, instruction=self.instruction)
+        lps = self.score_prompts(prompts)
+        scores = [p - n for p, n in lps]
+        metas = [{"logprob_yes": p, "logprob_no": n} for p, n in lps]
+        return self._assemble(rankings, scores, metas, cut)
+
+    def config(self) -> dict:
+        return {**super().config(), "instruction": self.instruction}
+
+
+class Rank1Reranker(LLMPointwiseReranker):
+    """Rank1 (Weller et al., 2025): greedy reasoning after ``<think>`` until ``</think>``, then
+    score = P(" true") / (P(" true") + P(" false")) at the answer position.
+
+    `max_reasoning_tokens` caps the reasoning; a capped chain is trimmed to its last full sentence and the answer
+    is forced after ``"\\n</think>"`` (the fallback of the reference implementation). The reasoning text is kept in
+    each hit's meta (``reasoning``, ``reasoning_tokens``, ``capped``) for explainability.
+    """
+
+    name = "rank1"
+    needs = (Capability.GENERATE, Capability.LOGPROBS)
+
+    def __init__(self, model: str | None = "jhu-clsp/rank1-7b", engine: str | Engine = "transformers",
+                 engine_options: Mapping[str, Any] | None = None, template: str = "rank1",
+                 depth: int | None = None, batch_size: int = 16, max_passage_tokens: int | None = 512,
+                 max_reasoning_tokens: int = 1024, progress: bool = True) -> None:
+        if max_reasoning_tokens < 1:
+            raise InputError(f"max_reasoning_tokens must be at least 1, got {max_reasoning_tokens}")
+        super().__init__(model, engine, engine_options, template, depth, batch_size, max_passage_tokens, progress)
+        self.max_reasoning_tokens = max_reasoning_tokens
+        self.think_end = str(self.template.extra.get("think_end", "</think>"))
+        self.labels = (self.template.label("positive"), self.template.label("negative"))
+
+    def _template_name(self, template: str) -> str:
+        return "rank1" if template == "auto" else template
+
+    def reason(self, prompts: list[Prompt]) -> list[tuple[str, str, int, bool]]:
+        """For each raw prompt: (text to score after, reasoning, reasoning tokens, whether the cap was hit)."""
+        params = GenerationParams(max_tokens=self.max_reasoning_tokens, temperature=0.0, stop=(self.think_end,))
+        out = []
+        for s in self._chunks(len(prompts), "rank1 reasoning"):
+            batch = prompts[s:s + self.batch_size]
+            for p, g in zip(batch, self.engine.generate(batch, params)):
+                base = self.engine.render(p)
+                if g.finish_reason == "length":
+                    reasoning = _last_sentence(g.text)
+                    out.append((f"{base}\n{reasoning}\n{self.think_end}", reasoning, g.completion_tokens, True))
+                else:
+                    out.append((f"{base}{g.text}{self.think_end}", g.text, g.completion_tokens, False))
+        return out
+
+    def _rerank_batch(self, rankings: list[Ranking]) -> list[Ranking]:
+        prompts, cut = self._pairs(rankings)
+        reasoned = self.reason(prompts)
+        t, f = self.labels
+        scores: list[float] = []
+        metas: list[dict[str, Any]] = []
+        conts = [r[0] for r in reasoned]
+        lps: list[dict[str, float]] = []
+        for s in self._chunks(len(conts), "rank1 answers"):
+            lps.extend(self.engine.next_token_logprobs(conts[s:s + self.batch_size], [t, f]))
+        for (_, reasoning, n, capped), lp in zip(reasoned, lps):
+            scores.append(1.0 / (1.0 + math.exp(lp[f] - lp[t])))  # P(true) / (P(true) + P(false))
+            metas.append({"reasoning": reasoning, "reasoning_tokens": n, "capped": capped,
+                          "logprob_true": lp[t], "logprob_false": lp[f]})
+        return self._assemble(rankings, scores, metas, cut)
+
+    def config(self) -> dict:
+        return {**super().config(), "max_reasoning_tokens": self.max_reasoning_tokens}
+
+
+def _last_sentence(text: str) -> str:
+    """Trim a cut-off reasoning chain to its last full sentence (., ! or ?), as Rank1's reference code does."""
+    text = text.rstrip()
+    if not text.endswith((".", "!", "?")):
+        last = max(text.rfind("."), text.rfind("!"), text.rfind("?"))
+        if last != -1:
+            text = text[:last + 1]
+    return text.strip()
