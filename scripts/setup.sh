@@ -7,7 +7,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 python -m pip install -q "torch==2.13.0"
-python -m pip install -q -e ".[dev,dense,splade,llm,gguf,server]"
+python -m pip install -q -e ".[dev,dense,splade,llm,gguf,server,openai,langchain,llamaindex]"
 # llama-cpp-python has no wheel on PyPI: the first install compiles llama.cpp (~6-15 min on 2 cores); pip caches the
 # wheel, so later runs on the same machine take seconds. Its server is the real OpenAI-compatible server the openai
 # engine is tested against.
