@@ -1,0 +1,286 @@
+"""DQ-LoRe (Xiong et al., ICLR 2024): exemplar selection for in-context learning by dual queries and low-rank reranking.
+
+1. First query, to the LLM: answer the question with chain-of-thought, prompted with the ``initial_k`` exemplars
+   nearest to the question alone.
+2. Second query, to the retriever: embed question + generated reasoning and take the ``n_candidates`` nearest
+   exemplars (each embedded as its question + worked solution).
+3. LoRe: stack the query and candidate embeddings, centre them, project onto their top ``n_components``
+   principal components (SVD), and re-rank the candidates by inner product with the query in that low-rank space
+   (the reference code's flat inner-product index); the top ``k`` are the exemplars.
+
+:class:`DQLoReSelector` selects from an exemplar pool (the shipped arithmetic pool by default) and returns a ready
+few-shot prompt; :class:`DQLoReReranker` applies steps 1 and 3 to candidate exemplars already in a ranking (their
+``Document.text`` is the exemplar, question + solution), so it fits any pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rerankit.engines import Capability, Engine, GenerationParams, get_engine
+from rerankit.errors import ConfigError, FormatError, InputError
+from rerankit.rerankers.base import Reranker
+from rerankit.rerankers.embedders import Embedder, make_embedder
+from rerankit.rerankers.templates import PromptTemplate, load_template
+from rerankit.types import Ranking
+
+__all__ = ["Exemplar", "Selection", "DQLoReSelector", "DQLoReReranker", "load_exemplars", "low_rank_scores",
+           "extract_answer", "DEFAULT_POOL", "DEFAULT_DQLORE_LLM", "DEFAULT_DQLORE_ENCODER"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POOL = "arith_exemplars.jsonl"
+DEFAULT_DQLORE_LLM = "Qwen/Qwen2.5-7B-Instruct"
+DEFAULT_DQLORE_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class Exemplar:
+    """One worked example: a question, its step-by-step solution (ending in the answer) and the final answer."""
+
+    id: str
+    question: str
+    solution: str
+    answer: str = ""
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """What the retriever embeds for this exemplar: question and worked solution."""
+        return f"{self.question}\n{self.solution}"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """DQ-LoRe's result for one question: chosen exemplars (best first), their scores, the CoT and the prompt."""
+
+    question: str
+    exemplars: list[Exemplar]
+    scores: list[float]
+    reasoning: str
+    prompt: str
+    candidates: list[str]  # ids of the second-query candidates, in retrieval order
+
+
+def load_exemplars(path: str | Path | None = None) -> list[Exemplar]:
+    """An exemplar pool from JSONL lines {id, question, solution, answer}; the shipped arithmetic pool by default."""
+    if path is None:
+        text = resources.files("rerankit.rerankers").joinpath("data", DEFAULT_POOL).read_text(encoding="utf-8")
+        where = f"rerankit/rerankers/data/{DEFAULT_POOL}"
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise InputError(f"exemplar pool {p} does not exist")
+        text, where = p.read_text(encoding="utf-8"), str(p)
+    pool, seen = [], set()
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            ex = Exemplar(str(row["id"]), str(row["question"]), str(row["solution"]), str(row.get("answer", "")),
+                          {k: v for k, v in row.items() if k not in ("id", "question", "solution", "answer")})
+        except (ValueError, KeyError, TypeError) as exc:
+            raise FormatError(f"{where}:{n}: an exemplar needs JSON with id, question and solution ({exc})") from exc
+        if ex.id in seen:
+            raise FormatError(f"{where}:{n}: duplicate exemplar id {ex.id!r}")
+        seen.add(ex.id)
+        pool.append(ex)
+    if not pool:
+        raise InputError(f"exemplar pool {where} is empty")
+    return pool
+
+
+def low_rank_scores(query: np.ndarray, candidates: np.ndarray, n_components: int) -> np.ndarray:
+    """LoRe: inner products of each candidate with the query after projecting the centred [query; candidates]
+    onto their top `n_components` principal directions."""
+    if candidates.ndim != 2 or len(candidates) == 0:
+        raise InputError("low_rank_scores needs a non-empty [n, dim] candidate matrix")
+    if n_components < 1:
+        raise InputError(f"n_components must be at least 1, got {n_components}")
+    x = np.vstack([query[None, :], candidates]).astype(np.float64)
+    x = x - x.mean(axis=0, keepdims=True)
+    _, _, vt = np.linalg.svd(x, full_matrices=False)
+    z = x @ vt[:min(n_components, len(vt))].T
+    return z[1:] @ z[0]
+
+
+_ANSWER = re.compile(r"answer is\s*:?\s*\$?\s*(-?[\d,]*\.?\d+)", re.I)
+
+
+def extract_answer(text: str) -> str | None:
+    """The final number of a CoT answer: after "The answer is", else the last number; None when there is none."""
+    m = _ANSWER.search(text or "")
+    nums = [m.group(1)] if m else re.findall(r"-?\d[\d,]*\.?\d*", text or "")
+    if not nums:
+        return None
+    v = nums[-1].replace(",", "").rstrip(".")
+    try:
+        f = float(v)
+    except ValueError:
+        return None
+    return str(int(f)) if f == int(f) else str(f)
+
+
+class _DQLoReBase:
+    """Shared parts: the LLM (first query), the embedder (second query), the prompt format, LoRe settings."""
+
+    def __init__(self, model: str | None, engine: str | Engine | None, engine_options: Mapping[str, Any] | None,
+                 encoder: str | None, encoder_engine: str | Engine | None, n_components: int, max_tokens: int,
+                 template: str) -> None:
+        if n_components < 1:
+            raise InputError(f"n_components must be at least 1, got {n_components}")
+        self.engine: Engine | None = None
+        if engine is not None:
+            if not isinstance(engine, Engine) and not model:
+                raise ConfigError("dq-lore needs an LLM (model=...) for its first query")
+            self.engine = get_engine(engine, model, **dict(engine_options or {}))
+            self.engine.require(Capability.GENERATE, method="dq-lore")
+        self.embedder: Embedder = make_embedder(encoder, encoder_engine)
+        self.template: PromptTemplate = load_template(template)
+        stop = tuple(self.template.extra.get("stop", ()))
+        self.params = GenerationParams(max_tokens=max_tokens, temperature=0.0, stop=stop)
+        self.n_components = n_components
+
+    def few_shot_prompt(self, question: str, exemplars: Sequence[Exemplar]) -> str:
+        """The completion-style few-shot CoT prompt: exemplars in the order given, then the question."""
+        fmt = str(self.template.extra.get("exemplar_format", "Question: {question}\nAnswer: {solution}\n\n"))
+        block = "".join(fmt.format(question=e.question, solution=e.solution) for e in exemplars)
+        return self._render(self.template.fill(exemplars=block, question=question.strip()))
+
+    def _render(self, out: Any) -> str:
+        if isinstance(out, str):
+            return out
+        if self.engine is None:
+            raise ConfigError(f"the chat template {self.template.name!r} needs an engine to render it")
+        return self.engine.render(out)
+
+    def reasoning(self, prompts: list[str]) -> list[str]:
+        """First query: the LLM's chain-of-thought for each prompt (greedy)."""
+        if self.engine is None:
+            raise ConfigError("dq-lore was built without an LLM (engine=None): pass the reasonings yourself")
+        return [g.text.strip() for g in self.engine.generate(prompts, self.params)]
+
+    def _engine_config(self) -> dict[str, Any] | None:
+        return self.engine.config() if self.engine is not None else None
+
+
+class DQLoReSelector(_DQLoReBase):
+    """Select in-context exemplars from a pool with DQ-LoRe.
+
+    Args:
+        model, engine, engine_options: the LLM for the first query (chain-of-thought).
+        encoder, encoder_engine: the retriever's embedding model (sentence-transformers by default).
+        pool: exemplars (or a JSONL path); the shipped arithmetic pool when None.
+        k: exemplars returned; initial_k: exemplars in the first-query prompt (default k).
+        n_candidates: second-query candidates re-ranked by LoRe (reference code: 16).
+        n_components: principal components kept (< n_candidates + 1 to be low-rank).
+        low_rank: False skips LoRe (plain second-query retrieval: the "DQ" ablation).
+    """
+
+    def __init__(self, model: str | None = DEFAULT_DQLORE_LLM, engine: str | Engine | None = "transformers",
+                 engine_options: Mapping[str, Any] | None = None, encoder: str | None = DEFAULT_DQLORE_ENCODER,
+                 encoder_engine: str | Engine | None = None, pool: Sequence[Exemplar] | str | Path | None = None,
+                 k: int = 4, initial_k: int | None = None, n_candidates: int = 16, n_components: int = 8,
+                 low_rank: bool = True, max_tokens: int = 192, template: str = "dq-lore") -> None:
+        super().__init__(model, engine, engine_options, encoder, encoder_engine, n_components, max_tokens, template)
+        self.pool = list(pool) if isinstance(pool, Sequence) and not isinstance(pool, str) else load_exemplars(pool)
+        if not self.pool:
+            raise InputError("the exemplar pool is empty")
+        if k < 1 or n_candidates < k:
+            raise InputError(f"need 1 <= k <= n_candidates, got k={k}, n_candidates={n_candidates}")
+        self.k, self.initial_k = k, initial_k or k
+        self.n_candidates = min(n_candidates, len(self.pool))
+        self.low_rank = low_rank
+        self.pool_vecs = self.embedder.encode([e.text for e in self.pool])
+        self.question_vecs = self.embedder.encode([e.question for e in self.pool])
+
+    def select(self, question: str, reasoning: str | None = None) -> Selection:
+        """Exemplars and few-shot prompt for one question."""
+        return self.select_many([question], None if reasoning is None else [reasoning])[0]
+
+    def select_many(self, questions: Sequence[str], reasonings: Sequence[str] | None = None) -> list[Selection]:
+        """Exemplars for every question: one batched LLM call (skipped when `reasonings` are given, e.g. CoTs
+        from another model), then retrieval and LoRe per question."""
+        if isinstance(questions, str):
+            raise InputError("select_many takes a list of questions; use select() for one")
+        if any(not isinstance(q, str) or not q.strip() for q in questions):
+            raise InputError("every question must be non-blank text")
+        qs = list(questions)
+        if reasonings is not None:
+            if isinstance(reasonings, str) or len(reasonings) != len(qs):
+                raise InputError(f"give one reasoning per question ({len(qs)}), got {len(reasonings)}")
+            cots = [str(c) for c in reasonings]
+        else:
+            first = self.embedder.encode(qs) @ self.question_vecs.T
+            init = [[self.pool[i] for i in np.argsort(-row, kind="stable")[:self.initial_k][::-1]] for row in first]
+            cots = self.reasoning([self.few_shot_prompt(q, ex) for q, ex in zip(qs, init)])
+        second = self.embedder.encode([f"{q}\n{c}" for q, c in zip(qs, cots)])
+        out = []
+        for q, cot, vec in zip(qs, cots, second):
+            cand = np.argsort(-(self.pool_vecs @ vec), kind="stable")[:self.n_candidates]
+            if self.low_rank:
+                s = low_rank_scores(vec, self.pool_vecs[cand], self.n_components)
+            else:
+                s = self.pool_vecs[cand] @ vec
+            top = np.argsort(-s, kind="stable")[:self.k]
+            chosen = [self.pool[cand[i]] for i in top]
+            prompt = self.few_shot_prompt(q, chosen[::-1])  # most similar exemplar next to the question
+            out.append(Selection(q, chosen, [float(s[i]) for i in top], cot, prompt,
+                                 [self.pool[i].id for i in cand]))
+        return out
+
+    def config(self) -> dict:
+        return {"name": "dq-lore", "engine": self._engine_config(), "embedder": self.embedder.config(), "k": self.k,
+                "initial_k": self.initial_k, "n_candidates": self.n_candidates, "n_components": self.n_components,
+                "low_rank": self.low_rank, "max_tokens": self.params.max_tokens, "pool": len(self.pool)}
+
+
+class DQLoReReranker(_DQLoReBase, Reranker):
+    """DQ-LoRe as a reranker: candidates are exemplars (Document.text = question + worked solution), the query is
+    the test question. The LLM's CoT (prompted with the top ``initial_k`` candidates) joins the question as the
+    second query; candidates are ordered by LoRe scores (all of them, not only the top k)."""
+
+    name = "dq-lore"
+
+    def __init__(self, model: str | None = DEFAULT_DQLORE_LLM, engine: str | Engine = "transformers",
+                 engine_options: Mapping[str, Any] | None = None, depth: int | None = None,
+                 encoder: str | None = DEFAULT_DQLORE_ENCODER, encoder_engine: str | Engine | None = None,
+                 initial_k: int = 4, n_components: int = 8, max_tokens: int = 192, template: str = "dq-lore") -> None:
+        Reranker.__init__(self, depth)
+        _DQLoReBase.__init__(self, model, engine, engine_options, encoder, encoder_engine, n_components,
+                             max_tokens, template)
+        if initial_k < 0:
+            raise InputError(f"initial_k must be >= 0, got {initial_k}")
+        self.initial_k = initial_k
+
+    def _rerank_batch(self, rankings: list[Ranking]) -> list[Ranking]:
+        prompts = []
+        for r in rankings:
+            init = [Exemplar(h.doc.id, h.doc.title or "", h.doc.text) for h in r.hits[:self.initial_k]][::-1]
+            block = "".join(f"{e.solution}\n\n" if not e.question else
+                            f"Question: {e.question}\nAnswer: {e.solution}\n\n" for e in init)
+            filled = self.template.fill(exemplars=block, question=r.query.text.strip())
+            prompts.append(self._render(filled))
+        cots = self.reasoning(prompts)
+        queries = self.embedder.encode([f"{r.query.text}\n{c}" for r, c in zip(rankings, cots)])
+        out = []
+        for r, cot, vec in zip(rankings, cots, queries):
+            docs = self.embedder.encode([h.doc.full_text for h in r.hits])
+            s = low_rank_scores(vec, docs, self.n_components) if len(docs) > 1 else docs @ vec
+            out.append(r.sorted_by([float(x) for x in s], reranker=self.name, dq_lore_reasoning=cot))
+        return out
+
+    def config(self) -> dict:
+        return {**Reranker.config(self), "engine": self._engine_config(), "embedder": self.embedder.config(),
+                "initial_k": self.initial_k, "n_components": self.n_components,
+                "max_tokens": self.params.max_tokens, "template": self.template.name}

@@ -1,0 +1,123 @@
+"""DQ-LoRe on the shipped arithmetic pool: LoRe changes the selection, selections are pool items, end to end."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from rerankit.errors import FormatError, InputError
+from rerankit.rerankers.dqlore import extract_answer, load_exemplars, low_rank_scores
+
+
+def test_shipped_pool_is_consistent():
+    pool = load_exemplars()
+    assert 60 <= len(pool) <= 100
+    assert len({e.id for e in pool}) == len(pool) and len({e.question for e in pool}) == len(pool)
+    for e in pool:
+        assert e.solution.endswith(f"The answer is {e.answer}.")
+        assert extract_answer(e.solution) == e.answer
+        for expr, value in re.findall(r"((?:\d+ [x+\-/] )+\d+) = (\d+)", e.solution):  # every step is right
+            assert eval(expr.replace("x", "*").replace("/", "//")) == int(value), (e.id, expr)
+
+
+def test_low_rank_scores_are_a_pca_projection():
+    rng = np.random.default_rng(0)
+    q, c = rng.normal(size=16), rng.normal(size=(10, 16))
+    full = low_rank_scores(q, c, 11)  # all components: plain inner products of centred vectors
+    x = np.vstack([q, c])
+    x = x - x.mean(0)
+    assert np.allclose(full, x[1:] @ x[0])
+    low = low_rank_scores(q, c, 2)
+    assert not np.allclose(np.argsort(-low), np.argsort(-full))
+    with pytest.raises(InputError):
+        low_rank_scores(q, c, 0)
+
+
+def test_extract_answer():
+    assert extract_answer("so 3 x 4 = 12. The answer is 12.") == "12"
+    assert extract_answer("The answer is $1,250.") == "1250"
+    assert extract_answer("we get 7 and then 9") == "9"
+    assert extract_answer("no numbers") is None
+
+
+def test_bad_pools_are_clear_errors(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "question": "q"}\n')
+    with pytest.raises(FormatError, match="bad.jsonl:1"):
+        load_exemplars(bad)
+    dup = tmp_path / "dup.jsonl"
+    row = json.dumps({"id": "a", "question": "q", "solution": "s"})
+    dup.write_text(row + "\n" + row + "\n")
+    with pytest.raises(FormatError, match="duplicate"):
+        load_exemplars(dup)
+    with pytest.raises(InputError, match="does not exist"):
+        load_exemplars(tmp_path / "none.jsonl")
+
+
+@pytest.fixture(scope="module")
+def split():
+    pool = load_exemplars()
+    held = pool[::8]
+    return [e for e in pool if e not in held], held
+
+
+def test_low_rank_reranking_changes_the_selection(minilm, split):
+    from rerankit.rerankers.dqlore import DQLoReSelector
+
+    train, held = split
+    lore = DQLoReSelector(engine=None, encoder=str(minilm), pool=train, k=4)
+    plain = DQLoReSelector(engine=None, encoder=str(minilm), pool=train, k=4, low_rank=False)
+    questions = [e.question for e in held]
+    cots = [e.solution for e in held]  # reasoning given (an oracle CoT): this test needs no LLM
+    a, b = lore.select_many(questions, cots), plain.select_many(questions, cots)
+    ids = {e.id for e in train}
+    changed = 0
+    for x, y in zip(a, b):
+        assert len(x.exemplars) == 4 and len({e.id for e in x.exemplars}) == 4
+        assert {e.id for e in x.exemplars} <= ids and {e.id for e in x.exemplars} <= set(x.candidates)
+        assert x.candidates == y.candidates  # same second-query candidates, different re-ranking
+        changed += [e.id for e in x.exemplars] != [e.id for e in y.exemplars]
+    assert changed >= 1, "LoRe never changed the selection"
+    assert any({e.id for e in x.exemplars} != {e.id for e in y.exemplars} for x, y in zip(a, b))
+
+
+@pytest.mark.slow
+def test_end_to_end_with_a_real_llm(minilm, smollm, split):
+    from rerankit.rerankers.dqlore import DQLoReSelector
+
+    train, held = split
+    sel = DQLoReSelector(str(smollm), encoder=str(minilm), pool=train, k=3, max_tokens=24)
+    out = sel.select(held[0].question)
+    assert isinstance(out.reasoning, str) and out.reasoning
+    assert len(out.exemplars) == 3 and all(e in train for e in out.exemplars)
+    assert out.prompt.endswith(f"Question: {held[0].question}\nAnswer:")
+    for e in out.exemplars:
+        assert f"Question: {e.question}\nAnswer: {e.solution}" in out.prompt
+    assert sel.config()["low_rank"] is True
+
+
+def test_cli_needs_a_question():
+    from click.testing import CliRunner
+
+    from rerankit.cli import main
+
+    res = CliRunner().invoke(main, ["exemplars"])
+    assert res.exit_code != 0 and "at least one question" in res.output
+
+
+@pytest.mark.slow
+def test_dq_lore_as_a_registered_reranker(minilm, smollm, split):
+    from rerankit.registry import build
+    from rerankit.types import Document, Hit, Query, Ranking
+
+    train, held = split
+    hits = tuple(Hit(Document(e.id, e.solution, title=e.question), float(20 - i)) for i, e in enumerate(train[:8]))
+    rr = build("reranker", "dq-lore", model=str(smollm), encoder=str(minilm), initial_k=2, max_tokens=16)
+    out = rr.rerank(Ranking(Query("t1", held[0].question), hits))
+    assert sorted(out.ids()) == sorted(h.id for h in hits)
+    assert isinstance(out.meta["dq_lore_reasoning"], str)
+    assert out.ids() != [h.id for h in hits]  # reordered by the LoRe scores
+    assert rr.config()["n_components"] == 8
