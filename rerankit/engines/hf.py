@@ -30,6 +30,8 @@ __all__ = ["TransformersEngine", "render_chat"]
 
 log = logging.getLogger(__name__)
 
+_CANDIDATE_CONTEXT = "["  # a character that ends a word-piece in every tokenizer we know
+
 
 def render_chat(tokenizer: Any, messages: Sequence[Any]) -> str:
     """Apply the tokenizer's chat template; a final assistant message is continued rather than closed."""
@@ -168,7 +170,15 @@ class TransformersEngine(Engine):
         return out
 
     def _candidate_id(self, candidate: str) -> int:
-        ids = self.tokenize(candidate)
+        # Tokenise the candidate as it appears *after* other text: SentencePiece tokenizers (Llama, Mistral) add a
+        # word-start marker to a string tokenised alone ("A" -> "▁A"), which is not the token a model writes
+        # right after "[" or ":". A leading space in the candidate (" yes") is kept as the model would write it.
+        prefix = self.tokenize(_CANDIDATE_CONTEXT)
+        joined = self.tokenize(_CANDIDATE_CONTEXT + candidate)
+        if joined[: len(prefix)] == prefix and len(joined) > len(prefix):
+            ids = joined[len(prefix):]
+        else:  # the context merged with the candidate: fall back to tokenising it alone
+            ids = self.tokenize(candidate)
         if not ids:
             raise InputError(f"candidate {candidate!r} encodes to no tokens")
         if len(ids) > 1:

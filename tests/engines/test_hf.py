@@ -104,3 +104,18 @@ def test_prompt_longer_than_the_context_is_a_clear_error(smollm):
     text, cut = small.truncate("word " * 100, 10)
     assert cut and small.count_tokens(text) <= 10
     assert small.truncate("short", 10) == ("short", False)
+
+
+def test_candidate_token_is_the_one_written_after_text(engine, monkeypatch):
+    """A SentencePiece tokenizer with a dummy prefix encodes "A" alone as "▁A", but after "[" the model writes "A".
+
+    No such tokenizer is packaged here, so this imitates its rule on top of the real engine: scoring must use the
+    token that follows other text, not the token of the candidate tokenised alone.
+    """
+    pieces = {"A": [3], "[": [1], "[A": [1, 2]}  # 1 = "[", 2 = "A", 3 = "\u2581A"
+
+    def sentencepiece_like(text: str) -> list[int]:
+        return pieces[text]
+
+    monkeypatch.setattr(engine, "tokenize", sentencepiece_like)
+    assert engine._candidate_id("A") == 2  # not 3, the word-start piece
