@@ -45,7 +45,23 @@ def render_chat(tokenizer: Any, messages: Sequence[Any]) -> str:
                                          continue_final_message=cont)
 
 
-class TransformersEngine(Engine):
+class HFTokenizerText:
+    """Prompt rendering and tokenisation through a Hugging Face tokenizer (``self.tokenizer``), shared by the
+    engines that load one (transformers, vLLM)."""
+
+    tokenizer: Any
+
+    def render(self, prompt: Prompt) -> str:
+        return prompt if isinstance(prompt, str) else render_chat(self.tokenizer, prompt)
+
+    def tokenize(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False).input_ids)
+
+    def detokenize(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=False)
+
+
+class TransformersEngine(HFTokenizerText, Engine):
     """A Hugging Face causal LM. Options: device ("auto", "cpu", "cuda", "cuda:1"), dtype ("auto", "bfloat16",
     "float16", "float32"), batch_size, attentions (load with eager attention), pooling for embed ("last"/"mean").
     """
@@ -102,15 +118,6 @@ class TransformersEngine(Engine):
         n = getattr(cfg, "max_position_embeddings", None) or getattr(cfg.get_text_config(), "max_position_embeddings",
                                                                      None)
         return int(n or 2048)
-
-    def render(self, prompt: Prompt) -> str:
-        return prompt if isinstance(prompt, str) else render_chat(self.tokenizer, prompt)
-
-    def tokenize(self, text: str) -> list[int]:
-        return list(self.tokenizer(text, add_special_tokens=False).input_ids)
-
-    def detokenize(self, ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(list(ids), skip_special_tokens=False)
 
     def _ids(self, text: str) -> list[int]:
         """Model input ids of rendered text: BOS first when the model expects one and the text lacks it."""

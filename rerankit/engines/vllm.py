@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rerankit.engines.base import Capability, Engine, Generation, GenerationParams, Prompt, check_prompts
+from rerankit.engines.hf import HFTokenizerText
 from rerankit.engines.models import model_load_error, resolve_model
 from rerankit.errors import ConfigError, InputError, MissingDependencyError
 
@@ -25,7 +26,7 @@ __all__ = ["VLLMEngine"]
 log = logging.getLogger(__name__)
 
 
-class VLLMEngine(Engine):
+class VLLMEngine(HFTokenizerText, Engine):
     """vLLM ``LLM(model, tensor_parallel_size, enable_prefix_caching, ...)``; extra keyword arguments go to ``LLM``.
 
     ``task="embed"`` loads the model as a pooling model for :meth:`embed` (E²Rank-style methods) instead of a
@@ -72,17 +73,6 @@ class VLLMEngine(Engine):
         if self._context_length:
             return int(self._context_length)
         return int(self.llm.llm_engine.model_config.max_model_len)
-
-    def render(self, prompt: Prompt) -> str:
-        from rerankit.engines.hf import render_chat
-
-        return prompt if isinstance(prompt, str) else render_chat(self.tokenizer, prompt)
-
-    def tokenize(self, text: str) -> list[int]:
-        return list(self.tokenizer(text, add_special_tokens=False).input_ids)
-
-    def detokenize(self, ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(list(ids), skip_special_tokens=False)
 
     def _inputs(self, prompts: Sequence[Prompt], reserve: int = 0) -> list[dict[str, list[int]]]:
         out = []
