@@ -160,7 +160,7 @@ register("reranker", "grouprank", "rerankit.rerankers.grouprank:GroupRankReranke
          help="GroupRank: an LLM scores every passage of a group; scores merged across groups")
 register("reranker", "rankgpt", "rerankit.rerankers.listwise:ListwiseReranker",
          defaults={"template": "rankgpt"},
-         help="RankGPT listwise sliding window (multi-turn prompt); any chat LLM via model= (GPT models: engine=openai)")
+         help="RankGPT listwise sliding window (multi-turn prompt); any chat LLM via model= (GPT: engine=openai)")
 register("reranker", "rankzephyr", "rerankit.rerankers.listwise:ListwiseReranker", aliases=("rank-zephyr",),
          defaults={"template": "rankzephyr", "model": "castorini/rank_zephyr_7b_v1_full"},
          help="RankZephyr listwise sliding window (window 20, stride 10) with castorini's prompt")
