@@ -235,7 +235,7 @@ def rerank_cmd(run_file: str, dataset_id: str, data_dir: str | None, rerankers: 
     from rerankit.cache import default_cache_dir
     from rerankit.data import load_dataset
     from rerankit.pipeline import Pipeline
-    from rerankit.registry import build
+    from rerankit.runner import build_rerankers
     from rerankit.runs import read_trec_run, write_trec_run
 
     ds = load_dataset(dataset_id, data_dir=data_dir)
@@ -244,9 +244,7 @@ def rerank_cmd(run_file: str, dataset_id: str, data_dir: str | None, rerankers: 
     if unknown:
         raise ConfigError(f"{len(unknown)} queries of {run_file} are not queries of {ds.id} (e.g. {unknown[:3]}); "
                           "query text is needed to rerank")
-    stages = [build("reranker", name, **(dict(model=model, engine=engine, **_parse_options(options))
-                                         if i == len(rerankers) - 1 else {}))
-              for i, name in enumerate(rerankers)]
+    stages = build_rerankers(list(rerankers), dict(model=model, engine=engine, **_parse_options(options)))
     root = Path(cache_dir) if cache_dir else default_cache_dir()
     pipe = Pipeline(rerankers=stages, depth=depth, cache_dir=root / "stages")
     results = pipe.rerank_run(run, progress=True, upstream={"run_file": str(Path(run_file).resolve()),

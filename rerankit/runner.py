@@ -19,7 +19,7 @@ from rerankit.retrievers.base import Retriever
 from rerankit.runs import Qrels
 from rerankit.types import Ranking, Run
 
-__all__ = ["EvalSpec", "EvalOutcome", "run_eval", "open_retriever"]
+__all__ = ["EvalSpec", "EvalOutcome", "run_eval", "open_retriever", "build_rerankers"]
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,11 @@ class _LazyCorpus:
         return iter(self.ds.corpus.values())
 
 
+def build_rerankers(names: list[str], last_options: dict[str, Any]) -> list[Any]:
+    """Rerankers for `names` in order; `last_options` (model, engine, -o options) go to the last one only."""
+    return [build("reranker", name, **(last_options if i == len(names) - 1 else {})) for i, name in enumerate(names)]
+
+
 def run_eval(spec: EvalSpec, progress: bool = True) -> EvalOutcome:
     """Load the dataset, run the first stage and each reranker, and return all stage runs."""
     from rerankit.data import load_dataset
@@ -122,10 +127,7 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> EvalOutcome:
     seconds[first_name] = time.perf_counter() - t0
 
     if spec.rerankers:
-        rerankers = []
-        for i, name in enumerate(spec.rerankers):
-            opts = dict(last_opts, engine=spec.engine) if i == len(spec.rerankers) - 1 else {}
-            rerankers.append(build("reranker", name, **opts))
+        rerankers = build_rerankers(spec.rerankers, dict(last_opts, engine=spec.engine))
         cache_root = Path(spec.cache_dir or default_cache_dir()) / "stages" if spec.use_cache else None
         pipe = Pipeline(rerankers=rerankers, depth=spec.depth, cache_dir=cache_root)
         t0 = time.perf_counter()
