@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import gzip
 import io
+import logging
+import math
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -31,18 +34,67 @@ __all__ = [
     "run_from_ranx",
     "qrels_to_ranx",
     "trec_order",
+    "strictly_decreasing",
+    "tie_broken_scores",
 ]
+
+log = logging.getLogger(__name__)
 
 Qrels = dict[str, dict[str, int]]
 """Relevance judgements: query id -> document id -> grade."""
 
 
+class _CheckedText(io.TextIOWrapper):
+    """UTF-8 text whose decoding and gzip errors become one FormatError naming the file (and line, when iterated)."""
+
+    def __init__(self, raw: io.IOBase, path: Path) -> None:
+        super().__init__(raw, encoding="utf-8")
+        self._path = path
+        self._line = 0
+
+    def _error(self, exc: Exception) -> FormatError:
+        where = f"{self._path}:{self._line + 1}" if self._line else str(self._path)
+        if isinstance(exc, UnicodeDecodeError):
+            return FormatError(f"{where}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} cannot be decoded); "
+                               "re-encode the file as UTF-8")
+        return FormatError(f"{self._path}: the gzip file is truncated or corrupt ({exc}); fetch or compress it again")
+
+    def __next__(self) -> str:
+        try:
+            line = super().__next__()
+        except (UnicodeDecodeError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise self._error(exc) from None
+        self._line += 1
+        return line
+
+    def read(self, size: int | None = -1) -> str:
+        try:
+            return super().read(size)
+        except (UnicodeDecodeError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise self._error(exc) from None
+
+    def readline(self, size: int | None = -1) -> str:
+        try:
+            line = super().readline(size)
+        except (UnicodeDecodeError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise self._error(exc) from None
+        self._line += 1
+        return line
+
+
 def open_text(path: str | Path) -> TextIO:
-    """Open a text file for reading, transparently gunzipping ``.gz`` files."""
+    """Open a UTF-8 text file for reading, transparently gunzipping ``.gz`` files.
+
+    Bytes that are not UTF-8 and truncated or corrupt gzip data raise :class:`FormatError` naming the file.
+    """
     path = Path(path)
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    return open(path, encoding="utf-8")
+    if path.is_dir():
+        raise FormatError(f"{path} is a directory, not a file")
+    try:
+        raw = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+    except FileNotFoundError:
+        raise FormatError(f"{path}: no such file") from None
+    return _CheckedText(raw, path)  # type: ignore[arg-type]
 
 
 def trec_order(scores: Mapping[str, float]) -> list[tuple[str, float]]:
@@ -77,6 +129,9 @@ def read_trec_run(
             except ValueError:
                 raise FormatError(f"{path}:{n}: rank must be an integer and score a number: "
                                   f"{line.strip()[:80]!r}") from None
+            if not math.isfinite(value):
+                raise FormatError(f"{path}:{n}: the score {score!r} is not a finite number; a run's scores must "
+                                  "order its documents")
             docs = per_query.setdefault(qid, {})
             if docid in docs:
                 raise FormatError(f"{path}:{n}: document {docid!r} appears twice for query {qid!r}")
@@ -100,6 +155,8 @@ def write_trec_run(run: Run, path: str | Path | TextIO, tag: str = "rerankit") -
 def read_qrels(path: str | Path) -> Qrels:
     """Read TREC qrels (``qid iter docid rel``) or BEIR qrels TSV (``query-id corpus-id score`` with header)."""
     qrels: Qrels = {}
+    first_line: dict[tuple[str, str], int] = {}
+    conflicts: list[str] = []
     width = 0  # fields per line, fixed by the first line: a short TREC line must not pass as a BEIR one
     with open_text(path) as f:
         for n, line in enumerate(f, 1):
@@ -129,7 +186,17 @@ def read_qrels(path: str | Path) -> Qrels:
                 if grade != int(grade):
                     raise FormatError(f"{path}:{n}: relevance must be an integer, got {rel!r}") from None
                 grade = int(grade)
-            qrels.setdefault(qid, {})[docid] = grade
+            judged = qrels.setdefault(qid, {})
+            if docid in judged and judged[docid] != grade:
+                conflicts.append(f"query {qid!r} document {docid!r}: grade {judged[docid]} on line "
+                                 f"{first_line[qid, docid]}, {grade} on line {n}")
+                continue
+            first_line.setdefault((qid, docid), n)
+            judged[docid] = grade
+    if conflicts:
+        raise FormatError(f"{path}: {len(conflicts)} judgement(s) given twice with different grades, so the file does "
+                          f"not say which is meant: {'; '.join(conflicts[:5])}{' ...' if len(conflicts) > 5 else ''}."
+                          " Keep one line per (query, document).")
     if not qrels:
         raise FormatError(f"{path}: the qrels file is empty")
     return qrels
@@ -144,8 +211,17 @@ def write_qrels(qrels: Qrels, path: str | Path) -> None:
 
 
 def run_to_dict(run: Run) -> dict[str, dict[str, float]]:
-    """Run -> ``{qid: {docid: score}}`` (the pytrec_eval/ranx input form)."""
-    return {qid: ranking.scores() for qid, ranking in run.items()}
+    """Run -> ``{qid: {docid: score}}`` (the pytrec_eval/ranx input form).
+
+    Scores are made strictly decreasing in each ranking's order (see `Ranking.strictly_decreasing`), so a tool that
+    sorts by score sees the order the stage returned, ties included.
+    """
+    return {qid: ranking.strictly_decreasing().scores() for qid, ranking in run.items()}
+
+
+def strictly_decreasing(run: Run) -> Run:
+    """Every ranking with strictly decreasing scores in its own order (original scores kept in hit meta)."""
+    return {qid: ranking.strictly_decreasing() for qid, ranking in run.items()}
 
 
 def run_from_dict(
@@ -177,14 +253,18 @@ def _doc_lookup(documents: Callable[[str], Document] | Mapping[str, Document] | 
 
 
 def run_to_ranx(run: Run, name: str = "run") -> ranx.Run:
-    """Run -> ``ranx.Run`` (scores made strictly decreasing in trec_eval order so ranx breaks no tie its own way)."""
+    """Run -> ``ranx.Run`` with scores n, n-1, ..., 1 in each ranking's order, so ranx evaluates exactly that order."""
     from ranx import Run as RanxRun
 
-    return RanxRun(tie_broken_scores(run_to_dict(run)), name=name)
+    ranked = {qid: {d: float(len(r.hits) - i) for i, d in enumerate(r.ids())} for qid, r in run.items()}
+    return RanxRun(ranked, name=name)
 
 
 def tie_broken_scores(scores: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
-    """Replace scores by descending integers following trec_eval's order, so every evaluator agrees on ties."""
+    """Replace scores by descending integers following trec_eval's order, so every evaluator agrees on ties.
+
+    For ``{docid: score}`` dicts, which carry no order of their own; a `Ranking`'s order is its hit order.
+    """
     out: dict[str, dict[str, float]] = {}
     for qid, docs in scores.items():
         ordered = trec_order(docs)

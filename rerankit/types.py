@@ -7,13 +7,15 @@ conversion to and from TREC files and ``ranx.Run``.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from rerankit.errors import InputError
 
-__all__ = ["Query", "Document", "Hit", "Ranking", "Run", "as_query"]
+__all__ = ["Query", "Document", "Hit", "Ranking", "Run", "as_query", "strict_scores"]
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,10 @@ class Query:
     text: str
 
     def __post_init__(self) -> None:
-        if not isinstance(self.text, str) or not self.text.strip():
+        object.__setattr__(self, "id", _check_id(self.id, "query"))
+        if not isinstance(self.text, str):
+            raise InputError(f"query {self.id!r}: the text must be a string, got {type(self.text).__name__}")
+        if not self.text.strip():
             raise InputError(f"query {self.id!r} is empty: a query needs non-blank text")
 
 
@@ -36,6 +41,12 @@ class Document:
     text: str
     title: str = ""
     meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id", _check_id(self.id, "document"))
+        if not isinstance(self.text, str) or not isinstance(self.title, str):
+            raise InputError(f"document {self.id!r}: text and title must be strings, got "
+                             f"{type(self.text).__name__} and {type(self.title).__name__}")
 
     @property
     def full_text(self) -> str:
@@ -51,6 +62,14 @@ class Hit:
     score: float
     meta: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.doc, Document):
+            raise InputError(f"a Hit needs a Document, got {type(self.doc).__name__}")
+        if type(self.score) is not float:
+            if isinstance(self.score, bool) or not isinstance(self.score, numbers.Real):
+                raise InputError(f"document {self.doc.id!r}: a hit's score must be a number, got {self.score!r}")
+            object.__setattr__(self, "score", float(self.score))
+
     @property
     def id(self) -> str:
         return self.doc.id
@@ -65,8 +84,16 @@ class Ranking:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.query, Query):
+            raise InputError(f"a Ranking needs a Query, got {type(self.query).__name__}")
         if not isinstance(self.hits, tuple):
+            if isinstance(self.hits, (str, bytes, Mapping)) or not isinstance(self.hits, Iterable):
+                raise InputError(f"query {self.query.id!r}: hits must be a sequence of Hit, "
+                                 f"got {type(self.hits).__name__}")
             object.__setattr__(self, "hits", tuple(self.hits))
+        bad = next((h for h in self.hits if not isinstance(h, Hit)), None)
+        if bad is not None:
+            raise InputError(f"query {self.query.id!r}: hits must be Hit objects, got {type(bad).__name__}")
 
     def __len__(self) -> int:
         return len(self.hits)
@@ -119,13 +146,64 @@ class Ranking:
         order = sorted(range(len(scores)), key=lambda i: -scores[i])
         return self.with_hits((Hit(self.hits[i].doc, float(scores[i]), metas[i]) for i in order), **meta)
 
+    def strictly_decreasing(self) -> Ranking:
+        """The same hits in the same order with scores made strictly decreasing, so no tool can reorder ties.
+
+        A score that is not below the one above it is lowered to the nearest float beneath (the least change that
+        keeps the order); such hits keep their original score in ``meta["original_score"]``. Rankings whose scores
+        already decrease are returned as they are.
+        """
+        scores = [h.score for h in self.hits]
+        strict = strict_scores(scores, self.query.id)
+        if strict == scores:
+            return self
+        hits = (h if v == h.score else Hit(h.doc, v, {**h.meta, "original_score": h.score})
+                for h, v in zip(self.hits, strict))
+        return Ranking(self.query, tuple(hits), self.meta)
+
     def to_trec_lines(self, tag: str = "rerankit") -> list[str]:
-        """TREC run lines `qid Q0 docid rank score tag`, ranks from 1."""
-        return [f"{self.query.id} Q0 {h.doc.id} {r} {h.score:.6f} {tag}" for r, h in enumerate(self.hits, 1)]
+        """TREC run lines `qid Q0 docid rank score tag`, ranks from 1, in this ranking's order.
+
+        Scores are made strictly decreasing (see :meth:`strictly_decreasing`) and written with 6 decimals when that
+        keeps them distinct, else with every digit needed to read back the same order (trec_eval sorts by score).
+        """
+        scores = strict_scores([h.score for h in self.hits], self.query.id)
+        text = [f"{v:.6f}" for v in scores]
+        if any(float(a) <= float(b) for a, b in zip(text, text[1:])):
+            text = [repr(v) for v in scores]
+        return [f"{self.query.id} Q0 {h.doc.id} {r} {v} {tag}" for r, (h, v) in enumerate(zip(self.hits, text), 1)]
+
+
+def strict_scores(scores: list[float], qid: str = "") -> list[float]:
+    """`scores` lowered where needed so each is strictly below the one before (nearest float beneath).
+
+    Infinite scores give way to rank-based scores (n, n-1, ..., 1) for the whole list; NaN is an InputError.
+    """
+    if any(math.isnan(v) for v in scores):
+        raise InputError(f"query {qid!r}: a score is NaN, so the ranking cannot be written or evaluated by score")
+    if not all(math.isfinite(v) for v in scores):
+        return [float(len(scores) - i) for i in range(len(scores))]
+    out: list[float] = []
+    prev = math.inf
+    for v in scores:
+        if v >= prev:
+            v = math.nextafter(prev, -math.inf)
+        out.append(v)
+        prev = v
+    return out
 
 
 Run = dict[str, Ranking]
 """A run: query id -> ranking."""
+
+
+def _check_id(value: Any, what: str) -> str:
+    """Ids are strings (qrels and runs key on them); an int is taken as its decimal string, anything else refused."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise InputError(f"a {what} id must be a string, got {value!r} ({type(value).__name__})")
 
 
 def as_query(query: Query | str, qid: str = "q0") -> Query:

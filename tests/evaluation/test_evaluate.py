@@ -172,11 +172,13 @@ def test_ranking_with_duplicate_document_is_rejected() -> None:
         evaluate({"q": ranking}, {"q": {"d1": 1}}, ["ndcg@10"])
 
 
-def test_scores_decide_the_order_not_the_hit_order() -> None:
-    """As in a TREC run file, a Ranking is scored by its scores (the hit order is not consulted)."""
+def test_the_hit_order_decides_not_the_scores() -> None:
+    """A Ranking is evaluated in the order the stage returned (DESIGN: the order is the truth); a score dict, which
+    has no order, is ranked by score as trec_eval does."""
     q = Query("q", "text")
     ranking = Ranking(q, (Hit(Document("a", ""), 1.0), Hit(Document("b", ""), 2.0)))
-    assert evaluate({"q": ranking}, {"q": {"b": 1}}, ["mrr"]) == {"mrr": 1.0}
+    assert evaluate({"q": ranking}, {"q": {"b": 1}}, ["mrr"]) == {"mrr": 0.5}
+    assert evaluate({"q": {"a": 1.0, "b": 2.0}}, {"q": {"b": 1}}, ["mrr"]) == {"mrr": 1.0}
 
 
 def test_negative_grades_as_trec_eval() -> None:
