@@ -14,7 +14,8 @@ from typing import Any
 
 import click
 
-from rerankit.errors import ConfigError, RerankitError
+from rerankit.checks import check_output_file
+from rerankit.errors import ConfigError, InputError, RerankitError
 
 log = logging.getLogger("rerankit")
 
@@ -80,9 +81,11 @@ def main() -> None:
 @click.option("--engine", help="inference engine of the last reranker: transformers, vllm, openai, llamacpp")
 @click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
               help="extra option of the last stage named (repeatable), e.g. -o batch_size=16")
-@click.option("--depth", type=int, help="how many candidates each reranker sees (default: all retrieved)")
-@click.option("-k", "--k", "k", type=int, default=100, show_default=True, help="documents retrieved per query")
-@click.option("--queries", "n_queries", type=int, help="only the first N judged queries (quick runs)")
+@click.option("--depth", type=click.IntRange(min=1), help="how many candidates each reranker sees (default: all "
+              "retrieved)")
+@click.option("-k", "--k", "k", type=click.IntRange(min=1), default=100, show_default=True,
+              help="documents retrieved per query")
+@click.option("--queries", "n_queries", type=click.IntRange(min=1), help="only the first N judged queries (quick runs)")
 @click.option("--metrics", default="ndcg@10,recall@100", show_default=True, help="comma-separated metrics")
 @click.option("--output", type=click.Path(dir_okay=False), help="write the final run here (TREC format)")
 @click.option("--json", "as_json", is_flag=True, help="print the metrics as one JSON object on stdout, nothing else")
@@ -107,6 +110,8 @@ def eval_cmd(dataset_id: str, data_dir: str | None, retriever: str, candidates: 
     from rerankit.runner import EvalSpec, run_eval
 
     metric_list = parse_metrics(metrics)
+    if output:
+        check_output_file(output)
     spec = EvalSpec(dataset=dataset_id, data_dir=data_dir, retriever=retriever, candidates=candidates,
                     rerankers=list(rerankers), model=model, engine=engine, options=_parse_options(options),
                     depth=depth, k=k, n_queries=n_queries, cache_dir=cache_dir, use_cache=not no_cache)
@@ -114,22 +119,25 @@ def eval_cmd(dataset_id: str, data_dir: str | None, retriever: str, candidates: 
     rows: dict[str, dict[str, float]] = {}
     for stage, run in outcome.stage_runs.items():
         rows[stage] = evaluate(run, outcome.qrels, metric_list, relevance_level=outcome.relevance_level)
-    if output:
-        from rerankit.runs import write_trec_run
-
-        write_trec_run(outcome.final_run, output, tag=outcome.final_stage.replace(" ", "_"))
     if as_json:
         final = rows[outcome.final_stage]
         click.echo(json.dumps({"dataset": outcome.dataset_id, "stage": outcome.final_stage,
                                "queries": len(outcome.final_run), "metrics": final,
                                "stages": rows, "seconds": outcome.seconds}, sort_keys=False))
-        return
-    table_rows = {stage: {**vals, "s/query": outcome.seconds.get(stage, 0.0) / max(len(outcome.final_run), 1)}
-                  for stage, vals in rows.items()}
-    click.echo(f"{outcome.dataset_id}: {len(outcome.final_run)} queries, relevance level "
-               f"{outcome.relevance_level} for binary metrics")
-    click.echo(format_table(table_rows))
-    if output:
+    else:
+        table_rows = {stage: {**vals, "s/query": outcome.seconds.get(stage, 0.0) / max(len(outcome.final_run), 1)}
+                      for stage, vals in rows.items()}
+        click.echo(f"{outcome.dataset_id}: {len(outcome.final_run)} queries, relevance level "
+                   f"{outcome.relevance_level} for binary metrics")
+        click.echo(format_table(table_rows))
+    if output:  # after the table, so a failing write can never cost the results already computed
+        from rerankit.runs import write_trec_run
+
+        try:
+            write_trec_run(outcome.final_run, output, tag=outcome.final_stage.replace(" ", "_"))
+        except OSError as exc:
+            raise InputError(f"could not write the run to {output} ({exc.strerror or exc}); the metrics above "
+                             "are complete") from None
         click.echo(f"run written to {output}", err=True)
 
 
@@ -142,7 +150,8 @@ def eval_cmd(dataset_id: str, data_dir: str | None, retriever: str, candidates: 
 @click.option("--data-dir", envvar="RERANKIT_DATA_DIR", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
 @click.option("--retriever", default="bm25", show_default=True, help="retriever name (with --dataset)")
 @click.option("--model", help="encoder of the retriever (dense, splade, hybrid)")
-@click.option("-k", "--k", "k", type=int, default=10, show_default=True, help="how many hits to show")
+@click.option("-k", "--k", "k", type=click.IntRange(min=1), default=10, show_default=True,
+              help="how many hits to show")
 @click.option("--json", "as_json", is_flag=True, help="print hits as JSON")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="index store (default ~/.cache/rerankit)")
 @click.option("-v", "--verbose", count=True)
@@ -217,7 +226,7 @@ def index_cmd(dataset_id: str, data_dir: str | None, retriever: str, model: str 
 @click.option("--model", help="model id or path of the last reranker")
 @click.option("--engine", help="inference engine of the last reranker")
 @click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE", help="option of the last reranker")
-@click.option("--depth", type=int, help="how many candidates each reranker sees")
+@click.option("--depth", type=click.IntRange(min=1), help="how many candidates each reranker sees")
 @click.option("--output", required=True, type=click.Path(dir_okay=False), help="reranked run (TREC format)")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="stage cache for resume")
 @click.option("-v", "--verbose", count=True)
@@ -238,6 +247,7 @@ def rerank_cmd(run_file: str, dataset_id: str, data_dir: str | None, rerankers: 
     from rerankit.runner import build_rerankers
     from rerankit.runs import read_trec_run, write_trec_run
 
+    check_output_file(output)
     ds = load_dataset(dataset_id, data_dir=data_dir)
     run = read_trec_run(run_file, documents=_document_texts(ds), queries=ds.queries)
     unknown = [qid for qid in run if qid not in ds.queries]

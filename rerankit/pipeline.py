@@ -11,6 +11,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from rerankit.cache import StageCache, stage_key
+from rerankit.checks import optional_depth, positive_int
 from rerankit.errors import InputError
 from rerankit.generators.base import Answer, Generator
 from rerankit.rerankers.base import Reranker
@@ -42,10 +43,23 @@ class Pipeline:
     def __init__(self, retriever: Retriever | None = None, rerankers: Sequence[Reranker] | Reranker = (),
                  generator: Generator | None = None, k: int = 100, depth: int | None = None,
                  cache_dir: str | Path | None = None, chunk_size: int = 16) -> None:
+        if retriever is not None and not isinstance(retriever, Retriever):
+            raise InputError(f"Pipeline's retriever must be a Retriever object, got {retriever!r}; build one by name "
+                             f"with rerankit.build('retriever', {retriever!r})" if isinstance(retriever, str) else
+                             f"Pipeline's retriever must be a Retriever object, got {type(retriever).__name__}")
         if isinstance(rerankers, Reranker):
             rerankers = [rerankers]
-        if k < 1:
-            raise InputError(f"k must be at least 1, got {k}")
+        if isinstance(rerankers, (str, bytes)) or not isinstance(rerankers, Sequence):
+            raise InputError(f"rerankers must be a list of Reranker objects, got {type(rerankers).__name__}")
+        bad = next((r for r in rerankers if not isinstance(r, Reranker)), None)
+        if bad is not None:
+            raise InputError(f"rerankers must be Reranker objects (build them with rerankit.build('reranker', name)), "
+                             f"got {bad!r}")
+        if generator is not None and not isinstance(generator, Generator):
+            raise InputError(f"the generator must be a Generator object, got {type(generator).__name__}")
+        k = positive_int(k, "k")
+        depth = optional_depth(depth)
+        chunk_size = positive_int(chunk_size, "chunk_size")
         self.retriever = retriever
         self.rerankers = list(rerankers)
         self.generator = generator
@@ -82,7 +96,13 @@ class Pipeline:
     def rerank_run(self, candidates: Run | Sequence[Ranking], progress: bool = False,
                    upstream: dict | None = None) -> list[PipelineResult]:
         """Run the reranker(s) and generator over given first-stage rankings."""
+        if isinstance(candidates, (str, bytes, Ranking)) or not isinstance(candidates, (dict, Sequence)):
+            raise InputError(f"rerank_run takes a run (dict of query id -> Ranking) or a list of Rankings, got "
+                             f"{type(candidates).__name__}")
         rankings = list(candidates.values()) if isinstance(candidates, dict) else list(candidates)
+        bad = next((r for r in rankings if not isinstance(r, Ranking)), None)
+        if bad is not None:
+            raise InputError(f"rerank_run takes Ranking objects, got {type(bad).__name__}")
         return self._finish(rankings, progress, upstream or {"candidates": "given"})
 
     def final_run(self, results: Sequence[PipelineResult]) -> Run:

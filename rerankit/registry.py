@@ -9,6 +9,7 @@ faiss, pyserini, vLLM) cost nothing until used. Third-party packages add stages 
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -70,6 +71,8 @@ def resolve(kind: str, name: str) -> Entry:
     _load_plugins()
     if kind not in KINDS:
         raise ConfigError(f"unknown stage kind {kind!r}; kinds are {', '.join(KINDS)}")
+    if not isinstance(name, str):
+        raise ConfigError(f"a {kind} name must be a string, got {name!r} ({type(name).__name__})")
     key = name.strip().lower()
     key = _ALIASES[kind].get(key, key)
     try:
@@ -90,10 +93,23 @@ def build(kind: str, name: str, **options: Any) -> Any:
     entry = resolve(kind, name)
     cls = _import(entry.target)
     kwargs = {**entry.defaults, **{k: v for k, v in options.items() if v is not None}}
+    _check_signature(cls, kind, name, kwargs)
+    return cls(**kwargs)  # a TypeError raised inside the constructor is a bug, and is left to show as one
+
+
+def _check_signature(cls: Callable[..., Any], kind: str, name: str, kwargs: dict[str, Any]) -> None:
+    """ConfigError when `kwargs` do not fit the constructor's own signature (unknown or missing options)."""
     try:
-        return cls(**kwargs)
+        signature = inspect.signature(cls)
+    except (TypeError, ValueError):
+        return  # no introspectable signature (a C type): nothing to check before calling
+    try:
+        signature.bind(**kwargs)
     except TypeError as exc:
-        raise ConfigError(f"cannot build {kind} {name!r} with options {sorted(kwargs)}: {exc}") from exc
+        accepted = [p.name for p in signature.parameters.values()
+                    if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        raise ConfigError(f"cannot build {kind} {name!r} with options {sorted(kwargs)}: {exc}; "
+                          f"it accepts {', '.join(accepted)}") from None
 
 
 def stage_class(kind: str, name: str) -> Any:

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from rerankit.cache import default_cache_dir, stage_key
-from rerankit.errors import ConfigError, DataError
+from rerankit.checks import optional_depth, positive_int
+from rerankit.errors import DataError
 from rerankit.pipeline import Pipeline
 from rerankit.registry import build
 from rerankit.retrievers.base import Retriever
@@ -93,11 +94,13 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> EvalOutcome:
     """Load the dataset, run the first stage and each reranker, and return all stage runs."""
     from rerankit.data import load_dataset
 
+    depth = optional_depth(spec.depth, "depth (--depth)")
+    positive_int(spec.k, "k (-k)")
+    if spec.n_queries is not None:
+        positive_int(spec.n_queries, "the number of queries (--queries)")
     ds = load_dataset(spec.dataset, data_dir=spec.data_dir)
     queries = list(ds.queries.values())
     if spec.n_queries is not None:
-        if spec.n_queries < 1:
-            raise ConfigError(f"--queries must be at least 1, got {spec.n_queries}")
         queries = queries[: spec.n_queries]
     if not queries:
         raise DataError(f"{ds.id} has no judged queries to evaluate")
@@ -105,6 +108,9 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> EvalOutcome:
     stage_runs: dict[str, Run] = {}
     seconds: dict[str, float] = {}
 
+    # Rerankers are built (models loaded, options checked) before the first stage runs: a bad option or model is
+    # reported before any retrieval or indexing work.
+    rerankers = build_rerankers(spec.rerankers, dict(last_opts, engine=spec.engine)) if spec.rerankers else []
     t0 = time.perf_counter()
     if spec.candidates:
         shipped = ds.candidates(spec.candidates)
@@ -126,10 +132,9 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> EvalOutcome:
     stage_runs[first_name] = first
     seconds[first_name] = time.perf_counter() - t0
 
-    if spec.rerankers:
-        rerankers = build_rerankers(spec.rerankers, dict(last_opts, engine=spec.engine))
+    if rerankers:
         cache_root = Path(spec.cache_dir or default_cache_dir()) / "stages" if spec.use_cache else None
-        pipe = Pipeline(rerankers=rerankers, depth=spec.depth, cache_dir=cache_root)
+        pipe = Pipeline(rerankers=rerankers, depth=depth, cache_dir=cache_root)
         t0 = time.perf_counter()
         results = pipe.rerank_run(first, progress=progress, upstream={"key": stage_key(upstream)})
         for label in pipe.stage_labels():

@@ -18,6 +18,10 @@ REPO = Path(__file__).resolve().parents[1]
 # ir_datasets creates folders under its home at import: keep that out of the user's home during tests.
 os.environ.setdefault("IR_DATASETS_HOME", tempfile.mkdtemp(prefix="rerankit-irds-"))
 os.environ.setdefault("TQDM_DISABLE", "1")
+# The README runs `RERANKIT_DATA_DIR=../shared/data python -m pytest`: resolve that against the directory pytest was
+# started in, once, so subprocesses and notebook kernels that run elsewhere (notebooks/, tmp folders) see the same root.
+if os.environ.get("RERANKIT_DATA_DIR", "").strip():
+    os.environ["RERANKIT_DATA_DIR"] = str(Path(os.environ["RERANKIT_DATA_DIR"].strip()).expanduser().resolve())
 
 
 def _missing(what: str) -> None:

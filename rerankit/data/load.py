@@ -13,7 +13,7 @@ from rerankit.data.catalog import CatalogEntry, known_ids, lookup, resolve_id
 from rerankit.data.dataset import Dataset, DatasetCard, DatasetInfo
 from rerankit.data.local import find_in_mirror, inspect_folder
 from rerankit.data.online import OnlineUnavailable, load_online
-from rerankit.errors import DatasetNotFoundError
+from rerankit.errors import DatasetNotFoundError, InputError
 
 __all__ = ["load_dataset", "list_datasets", "data_dir_from_env", "is_offline", "DATA_DIR_ENV", "OFFLINE_ENV"]
 
@@ -22,9 +22,13 @@ OFFLINE_ENV = "RERANKIT_OFFLINE"
 
 
 def data_dir_from_env() -> Path | None:
-    """The mirror root named by ``$RERANKIT_DATA_DIR`` (None when unset or empty)."""
+    """The mirror root named by ``$RERANKIT_DATA_DIR`` (None when unset or empty), made absolute when read.
+
+    A relative value is resolved against the working directory of the process that reads it, once, here: code that
+    changes directory later (a notebook kernel, a subprocess) still sees the folder the user meant.
+    """
     value = os.environ.get(DATA_DIR_ENV, "").strip()
-    return Path(value).expanduser() if value else None
+    return Path(value).expanduser().absolute() if value else None
 
 
 def is_offline() -> bool:
@@ -33,7 +37,7 @@ def is_offline() -> bool:
 
 
 def _roots(data_dir: str | Path | None) -> list[Path]:
-    roots = [Path(data_dir).expanduser()] if data_dir is not None else []
+    roots = [Path(data_dir).expanduser().absolute()] if data_dir is not None else []
     env = data_dir_from_env()
     if env is not None and env not in roots:
         roots.append(env)
@@ -52,6 +56,14 @@ def load_dataset(dataset_id: str | Path, data_dir: str | Path | None = None, *, 
     is False (default: online unless ``$RERANKIT_OFFLINE`` is set). `relevance_level` overrides the threshold for
     binary metrics (2 for TREC DL passage, 1 otherwise).
     """
+    if not isinstance(dataset_id, (str, Path)) or not str(dataset_id).strip():
+        raise InputError(f"a dataset id must be a non-empty string (e.g. 'beir/scifact') or a folder Path, got "
+                         f"{dataset_id!r} ({type(dataset_id).__name__})")
+    if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
+        raise InputError(f"data_dir must be a folder path, got {data_dir!r} ({type(data_dir).__name__})")
+    if relevance_level is not None and (isinstance(relevance_level, bool) or not isinstance(relevance_level, int)
+                                        or relevance_level < 1):
+        raise InputError(f"relevance_level must be an integer >= 1, got {relevance_level!r}")
     if isinstance(dataset_id, Path):
         return _load_folder(dataset_id, relevance_level)
     try:

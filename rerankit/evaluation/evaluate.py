@@ -1,10 +1,10 @@
 """`evaluate` / `evaluate_per_query`: score a run against qrels with ranx, giving trec_eval's numbers.
 
-Conventions (those of trec_eval and pytrec_eval): a `Ranking` is evaluated in its own hit order (the order the stage
-returned, ties included); a plain ``{docid: score}`` dict, which has no order of its own, is ranked by score with
-ties broken by document id descending, as trec_eval does; only queries that are both in the run and in the qrels are scored, and means are over those queries
-(qrels queries missing from the run are not counted as zeros, as trec_eval without ``-c``). A query present in the
-run with no hits scores 0, as in pytrec_eval.
+Conventions (those of trec_eval and pytrec_eval): a `Ranking` is evaluated in its own hit order (the order the
+stage returned, ties included); a plain ``{docid: score}`` dict, which has no order of its own, is ranked by score
+with ties broken by document id descending, as trec_eval does. Only queries that are both in the run and in the
+qrels are scored, and means are over those queries (qrels queries missing from the run are not counted as zeros, as
+trec_eval without ``-c``). A query present in the run with no hits scores 0, as in pytrec_eval.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ def ranked_ids(run: RunLike) -> dict[str, list[str]]:
     """Each query's document ids in evaluation order: a Ranking's hit order; for a score dict, trec_eval's order
     (score descending, ties by docid descending).
 
-    Checks the run on the way: it must be non-empty and every score a number (never NaN; inf only inside a Ranking, whose order is
-    its hit order).
+    Checks the run on the way: it must be non-empty and every score a number (never NaN; inf only inside a Ranking,
+    whose order is its hit order).
     """
     if not isinstance(run, Mapping):
         raise InputError(f"a run must be a dict of query id -> Ranking or {{docid: score}}, got {type(run).__name__}")
@@ -64,7 +64,8 @@ def ranked_ids(run: RunLike) -> dict[str, list[str]]:
             else:
                 value = float(score)
             if math.isnan(value) or (math.isinf(value) and not isinstance(entry, Ranking)):
-                raise InputError(f"query {qid!r}, document {docid!r}: the score is {'NaN' if math.isnan(value) else value}, which cannot order "
+                shown = "NaN" if math.isnan(value) else value
+                raise InputError(f"query {qid!r}, document {docid!r}: the score is {shown}, which cannot order "
                                  "documents (a model or file produced it: check the stage or the run file)")
             clean[str(docid)] = value
         out[str(qid)] = entry.ids() if isinstance(entry, Ranking) else [d for d, _ in trec_order(clean)]

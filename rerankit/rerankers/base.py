@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
+from rerankit.checks import optional_depth
 from rerankit.errors import InputError
 from rerankit.types import Hit, Ranking
 
@@ -21,9 +22,7 @@ class Reranker(ABC):
     name: str = "reranker"
 
     def __init__(self, depth: int | None = None) -> None:
-        if depth is not None and depth < 1:
-            raise InputError(f"depth must be at least 1, got {depth}")
-        self.depth = depth
+        self.depth = optional_depth(depth)
 
     @abstractmethod
     def _rerank_batch(self, rankings: list[Ranking]) -> list[Ranking]:
@@ -31,7 +30,9 @@ class Reranker(ABC):
 
     def rerank_many(self, rankings: Sequence[Ranking], depth: int | None = None) -> list[Ranking]:
         """Rerank many queries' rankings together. Empty rankings pass through unchanged."""
-        depth = depth or self.depth
+        depth = self.depth if depth is None else optional_depth(depth)
+        if isinstance(rankings, (str, bytes, Ranking)) or not isinstance(rankings, Sequence):
+            raise InputError(f"rerank_many takes a list of Ranking objects, got {type(rankings).__name__}")
         heads, tails, todo = [], [], []
         for i, r in enumerate(rankings):
             if not isinstance(r, Ranking):

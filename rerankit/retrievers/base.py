@@ -48,6 +48,9 @@ def check_corpus(documents: Iterable[Document]) -> list[Document]:
 
 def check_queries(queries: Sequence[Query | str]) -> list[Query]:
     """Turn strings into queries (ids q0, q1, ...) and refuse duplicate query ids."""
+    if isinstance(queries, (str, bytes, Query)) or not isinstance(queries, Iterable):
+        raise InputError(f"expected a list of queries (strings or Query), got {type(queries).__name__} "
+                         f"{str(queries)[:40]!r}; for one query pass [query] or call run(query)")
     out = [as_query(q, f"q{i}") for i, q in enumerate(queries)]
     ids = [q.id for q in out]
     if len(set(ids)) != len(ids):

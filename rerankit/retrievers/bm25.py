@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rerankit.errors import IndexMismatchError, InputError
+from rerankit.checks import positive_int
+from rerankit.errors import ConfigError, IndexMismatchError, InputError
 from rerankit.retrievers.analysis import LUCENE_STOPWORDS, Analyzer
 from rerankit.retrievers.base import IndexedRetriever, check_corpus, check_queries
 from rerankit.types import Document, Hit, Query, Ranking, Run
@@ -23,6 +24,7 @@ __all__ = ["BM25Retriever"]
 log = logging.getLogger(__name__)
 
 _FORMAT = "rerankit-bm25/1"
+METHODS = ("lucene", "robertson", "atire", "bm25l", "bm25+")
 
 
 class BM25Retriever(IndexedRetriever):
@@ -31,7 +33,7 @@ class BM25Retriever(IndexedRetriever):
     Args:
         k1, b: BM25 parameters (Anserini defaults).
         method: bm25s scoring variant: "lucene" (default, as Anserini), "robertson", "atire", "bm25l", "bm25+".
-        stemmer: a PyStemmer algorithm ("porter" as Lucene; "english" for Snowball) or None.
+        stemmer: a PyStemmer algorithm ("porter" as Lucene; "english" for Snowball), or None / "none" for no stemming.
         stopwords: "lucene" (Lucene's 33 English words), "none", or an explicit list.
         n_threads: threads for batched search (0 = one thread).
     """
@@ -41,10 +43,13 @@ class BM25Retriever(IndexedRetriever):
     def __init__(self, k1: float = 0.9, b: float = 0.4, method: str = "lucene", stemmer: str | None = "porter",
                  stopwords: str | Sequence[str] | None = "lucene", n_threads: int = 0,
                  show_progress: bool = True) -> None:
-        if k1 < 0 or not 0 <= b <= 1:
-            raise InputError(f"BM25 needs k1 >= 0 and 0 <= b <= 1, got k1={k1}, b={b}")
+        numbers = (k1, b)
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in numbers) or k1 < 0 or not 0 <= b <= 1:
+            raise InputError(f"BM25 needs numbers k1 >= 0 and 0 <= b <= 1, got k1={k1!r}, b={b!r}")
+        if method not in METHODS:
+            raise ConfigError(f"unknown BM25 method {method!r}; choose one of {', '.join(METHODS)}")
         self.k1, self.b, self.method = float(k1), float(b), method
-        self.analyzer = Analyzer(stemmer=stemmer or None, stopwords=_stopword_set(stopwords))
+        self.analyzer = Analyzer(stemmer=_stemmer(stemmer), stopwords=_stopword_set(stopwords))
         self.n_threads = n_threads
         self.show_progress = show_progress
         self._bm25 = None
@@ -70,8 +75,7 @@ class BM25Retriever(IndexedRetriever):
     def search_many(self, queries: Sequence[Query | str], k: int = 100) -> Run:
         if self._bm25 is None:
             raise InputError("the BM25 index is empty: call index(documents) or BM25Retriever.load(path) first")
-        if k < 1:
-            raise InputError(f"k must be at least 1, got {k}")
+        k = positive_int(k, "k")
         qs = check_queries(queries)
         k_eff = min(k, len(self._docs))
         vocab = self._bm25.vocab_dict
@@ -155,6 +159,18 @@ def _import_bm25s():
     # bm25s pins its logger to DEBUG at import; let it follow the application's logging configuration instead.
     logging.getLogger("bm25s").setLevel(logging.NOTSET)
     return bm25s
+
+
+def _stemmer(stemmer: str | None) -> str | None:
+    """A PyStemmer algorithm name, or None for no stemming (also spelled "none" or "" on the command line)."""
+    if stemmer is None or stemmer is False or (isinstance(stemmer, str) and stemmer.strip().lower() in ("", "none")):
+        return None
+    import Stemmer
+
+    if not isinstance(stemmer, str) or stemmer not in Stemmer.algorithms():
+        raise ConfigError(f"unknown stemmer {stemmer!r}: use 'none' for no stemming or one of PyStemmer's algorithms "
+                          f"({', '.join(Stemmer.algorithms())})")
+    return stemmer
 
 
 def _stopword_set(stopwords: str | Sequence[str] | None) -> frozenset[str] | None:

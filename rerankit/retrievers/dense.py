@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from rerankit.checks import positive_int
 from rerankit.errors import ConfigError, IndexMismatchError, InputError, MissingDependencyError, ModelNotFoundError
 from rerankit.retrievers.base import IndexedRetriever, check_corpus, check_queries
 from rerankit.retrievers.index_io import (
@@ -179,8 +180,7 @@ class DenseRetriever(IndexedRetriever):
     def search_many(self, queries: Sequence[Query | str], k: int = 100) -> Run:
         if self._index is None:
             raise InputError("the dense index is empty: call index(documents) or DenseRetriever.load(path) first")
-        if k < 1:
-            raise InputError(f"k must be at least 1, got {k}")
+        k = positive_int(k, "k")
         qs = check_queries(queries)
         emb = self.encode_queries([q.text for q in qs])
         self._set_search_params()

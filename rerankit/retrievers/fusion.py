@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from rerankit.checks import positive_int
 from rerankit.errors import ConfigError, IndexMismatchError, InputError
 from rerankit.registry import build
 from rerankit.retrievers.base import IndexedRetriever, Retriever, check_corpus, check_queries
@@ -220,8 +221,7 @@ class FusionRetriever(IndexedRetriever):
         return self
 
     def search_many(self, queries: Sequence[Query | str], k: int = 100) -> Run:
-        if k < 1:
-            raise InputError(f"k must be at least 1, got {k}")
+        k = positive_int(k, "k")
         qs = check_queries(queries)
         depth = max(k, self.depth)
         runs = [r.search_many(qs, depth) for r in self.retrievers]

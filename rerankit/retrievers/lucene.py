@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from rerankit.checks import positive_int
 from rerankit.errors import ConfigError, IndexMismatchError, InputError, MissingDependencyError
 from rerankit.retrievers.base import IndexedRetriever, check_corpus, check_queries
 from rerankit.retrievers.index_io import (
@@ -205,8 +206,7 @@ class LuceneRetriever(IndexedRetriever):
     def search_many(self, queries: Sequence[Query | str], k: int = 100) -> Run:
         if self._searcher is None:
             raise InputError("the Lucene index is empty: call index(documents) or LuceneRetriever.load(path) first")
-        if k < 1:
-            raise InputError(f"k must be at least 1, got {k}")
+        k = positive_int(k, "k")
         qs = check_queries(queries)
         array = _autoclass("java.util.ArrayList")
         texts, ids = array(), array()

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from rerankit.checks import positive_int
 from rerankit.errors import ConfigError, IndexMismatchError, InputError, MissingDependencyError, ModelNotFoundError
 from rerankit.retrievers.base import IndexedRetriever, check_corpus, check_queries
 from rerankit.retrievers.dense import torch_threads
@@ -167,8 +168,7 @@ class SpladeRetriever(IndexedRetriever):
 
     def search_many(self, queries: Sequence[Query | str], k: int = 100) -> Run:
         index = self.sparse_index
-        if k < 1:
-            raise InputError(f"k must be at least 1, got {k}")
+        k = positive_int(k, "k")
         qs = check_queries(queries)
         vectors = self.query_encoder.encode([q.text for q in qs], "encode queries")
         results = index.search(vectors, k)
