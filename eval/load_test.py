@@ -53,6 +53,7 @@ def build_config(workdir: Path, data_dir: str | None, args: argparse.Namespace) 
     reranker = {"name": args.reranker, "model": args.model, "depth": args.depth, "progress": False}
     if args.reranker == "cross-encoder":
         reranker["max_length"] = args.max_length
+        reranker["allow_untrained_head"] = True  # the packaged encoder has no trained head (see above)
     cfg = workdir / "pipeline.yaml"
     cfg.write_text(yaml.safe_dump({"retriever": {"index": "index"}, "rerankers": [reranker], "k": args.depth}))
     return cfg

@@ -3,8 +3,10 @@
 Any Hugging Face sequence-classification checkpoint works (sentence-transformers CrossEncoder models such as
 ``cross-encoder/ms-marco-MiniLM-L6-v2``, ``BAAI/bge-reranker-*``). Pairs of all queries are sorted by length
 and batched (little padding), then scores are put back in input order. Pairs longer than `max_length` tokens
-lose the end of the passage (``truncation="only_second"``); each cut is reported in the hit's meta and counted
-in the ranking's meta.
+lose the end of the passage (``truncation="only_second"``); a query too long to leave the passage any room is cut
+together with it (``longest_first``). Each cut is reported in the hit's meta (``truncated``, ``query_truncated``) and
+counted in the ranking's meta. A checkpoint without trained classification weights is refused unless
+``allow_untrained_head=True``.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class CrossEncoderReranker(Reranker):
                  batch_size: int = 32, max_length: int | None = 512, activation: str = "auto",
                  device: str = "auto", dtype: str = "auto", progress: bool = True,
                  trust_remote_code: bool = False, engine: str | None = None,
-                 engine_options: dict[str, Any] | None = None) -> None:
+                 engine_options: dict[str, Any] | None = None, allow_untrained_head: bool = False) -> None:
         super().__init__(depth)
         if engine not in (None, "transformers", "hf", "huggingface"):
             raise ConfigError(f"the cross-encoder runs its classification model with transformers; engine "
@@ -62,12 +64,28 @@ class CrossEncoderReranker(Reranker):
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         if dtype == "auto":
             dtype = "float16" if self.device.startswith("cuda") else "float32"
+        torch_dtype = getattr(torch, dtype, None) if isinstance(dtype, str) else None
+        if not isinstance(torch_dtype, torch.dtype):
+            raise ConfigError(f"dtype must be a torch dtype name such as float32, float16 or bfloat16, got {dtype!r}")
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-            self.model = AutoModelForSequenceClassification.from_pretrained(
-                path, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code)
+            self.model, info = AutoModelForSequenceClassification.from_pretrained(
+                path, dtype=torch_dtype, trust_remote_code=trust_remote_code, output_loading_info=True)
         except OSError as exc:
             raise model_load_error(model, exc) from exc
+        missing = sorted((info or {}).get("missing_keys") or [])
+        if missing and not allow_untrained_head:
+            names = ", ".join(missing[:6]) + (", ..." if len(missing) > 6 else "")
+            raise ConfigError(
+                f"{model} is not a trained cross-encoder: {len(missing)} weight(s) of its classification model are "
+                f"not in the checkpoint and would be random ({names}), so its scores would change from load to load. "
+                "Use a cross-encoder checkpoint (e.g. "
+                "cross-encoder/ms-marco-MiniLM-L6-v2), or pass allow_untrained_head=True "
+                "(-o allow_untrained_head=true) to test mechanics only.")
+        if missing:
+            log.warning("cross-encoder %s: %d weights are randomly initialised (%s): its scores measure nothing",
+                        model, len(missing), ", ".join(missing[:6]))
+        self.untrained_head = bool(missing)
         self.model.to(self.device).eval()
         self.model_path = path
         limit = min(int(getattr(self.model.config, "max_position_embeddings", 512) or 512),
@@ -88,7 +106,7 @@ class CrossEncoderReranker(Reranker):
         qs, ps = [q for q, _ in pairs], [p for _, p in pairs]
         full = self.tokenizer(qs, ps, truncation=False, verbose=False)["input_ids"]
         cut = [len(ids) > self.max_length for ids in full]
-        enc = self.tokenizer(qs, ps, truncation="only_second", max_length=self.max_length)
+        enc = self._encode(qs, ps)
         order = sorted(range(len(pairs)), key=lambda i: -len(enc["input_ids"][i]))
         scores: list[float] = [0.0] * len(pairs)
         starts = range(0, len(order), self.batch_size)
@@ -101,6 +119,31 @@ class CrossEncoderReranker(Reranker):
             for i, v in zip(idx, self._activate(logits).cpu().tolist()):
                 scores[i] = float(v)
         return scores, cut
+
+    def long_queries(self, queries: list[str]) -> set[str]:
+        """Queries too long to leave a passage any room within `max_length` tokens (they get truncated too)."""
+        unique = list(dict.fromkeys(queries))
+        budget = self.max_length - self.tokenizer.num_special_tokens_to_add(pair=True)
+        lengths = self.tokenizer(unique, add_special_tokens=False, verbose=False)["input_ids"]
+        return {q for q, ids in zip(unique, lengths) if len(ids) >= budget}
+
+    def _encode(self, qs: list[str], ps: list[str]) -> dict[str, list]:
+        """Token ids of each pair: the passage's end is cut to fit (only_second), and where the query alone leaves no
+        room, query and passage are cut together (longest_first, as sentence-transformers does for every pair)."""
+        long = self.long_queries(qs)
+        groups = {"only_second": [i for i, q in enumerate(qs) if q not in long],
+                  "longest_first": [i for i, q in enumerate(qs) if q in long]}
+        out: dict[str, list] = {}
+        for strategy, idx in groups.items():
+            if not idx:
+                continue
+            part = self.tokenizer([qs[i] for i in idx], [ps[i] for i in idx], truncation=strategy,
+                                  max_length=self.max_length)
+            for key in part.keys():
+                column = out.setdefault(key, [None] * len(qs))
+                for i, value in zip(idx, part[key]):
+                    column[i] = value
+        return out
 
     def _activate(self, logits: Any) -> Any:
         import torch
@@ -121,14 +164,21 @@ class CrossEncoderReranker(Reranker):
         n_cut = sum(cut)
         if n_cut:
             log.info("cross-encoder: %d of %d pairs truncated to %d tokens", n_cut, len(cut), self.max_length)
+        long = self.long_queries([r.query.text for r in rankings])
+        for r in rankings:
+            if r.query.text in long:
+                log.warning("cross-encoder: query %r is longer than max_length (%d tokens): the query is truncated "
+                            "too", r.query.id, self.max_length)
         out, k = [], 0
         for r in rankings:
             n = len(r.hits)
-            metas = [{**h.meta, **({"truncated": True} if cut[k + i] else {})} for i, h in enumerate(r.hits)]
-            out.append(r.sorted_by(scores[k:k + n], metas, reranker=self.name, truncated=sum(cut[k:k + n])))
+            q_cut = {"query_truncated": True} if r.query.text in long else {}
+            metas = [{**h.meta, **({"truncated": True, **q_cut} if cut[k + i] else {})} for i, h in enumerate(r.hits)]
+            out.append(r.sorted_by(scores[k:k + n], metas, reranker=self.name, truncated=sum(cut[k:k + n]),
+                                   **q_cut))
             k += n
         return out
 
     def config(self) -> dict:
         return {**super().config(), "model": self.model_path, "max_length": self.max_length,
-                "activation": self.activation}
+                "activation": self.activation, **({"untrained_head": True} if self.untrained_head else {})}

@@ -22,7 +22,7 @@ def _ce(path, **kw):
     import torch
 
     torch.manual_seed(0)  # the head is untrained: seed its initialisation so scores are reproducible
-    return CrossEncoderReranker(str(path), progress=False, **kw)
+    return CrossEncoderReranker(str(path), progress=False, allow_untrained_head=True, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_activations(minilm):
 
 
 def test_registry_and_missing_model(minilm, tmp_path):
-    rr = build("reranker", "cross-encoder", model=str(minilm), depth=2, progress=False)
+    rr = build("reranker", "cross-encoder", model=str(minilm), depth=2, progress=False, allow_untrained_head=True)
     assert isinstance(rr, CrossEncoderReranker) and rr.depth == 2
     with pytest.raises(ModelNotFoundError, match="looked at"):
         CrossEncoderReranker(str(tmp_path / "missing"))

@@ -29,7 +29,7 @@ def bm25_small(scifact_docs):
 
 @pytest.fixture(scope="session")
 def ce_reranker(minilm):
-    return build("reranker", "cross-encoder", model=str(minilm), progress=False, depth=10)
+    return build("reranker", "cross-encoder", model=str(minilm), progress=False, depth=10, allow_untrained_head=True)
 
 
 @pytest.fixture(scope="session")

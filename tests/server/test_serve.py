@@ -28,7 +28,8 @@ def server(tmp_path_factory, bm25_small, minilm):
     bm25_small.save(root / "index")
     (root / "pipeline.yaml").write_text(yaml.safe_dump({
         "retriever": {"index": "index"},  # relative to the config file
-        "rerankers": [{"name": "cross-encoder", "model": str(minilm), "depth": 5, "progress": False}],
+        "rerankers": [{"name": "cross-encoder", "model": str(minilm), "depth": 5, "progress": False,
+                       "allow_untrained_head": True}],
         "k": 10}))
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "rerankit.cli", "serve", "--config", str(root / "pipeline.yaml"),
