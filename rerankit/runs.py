@@ -45,27 +45,25 @@ Qrels = dict[str, dict[str, int]]
 
 
 class _CheckedText(io.TextIOWrapper):
-    """UTF-8 text whose decoding and gzip errors become one FormatError naming the file (and line, when iterated)."""
+    """UTF-8 text whose decoding and gzip errors become one FormatError naming the file (and the line, if text)."""
 
     def __init__(self, raw: io.IOBase, path: Path) -> None:
         super().__init__(raw, encoding="utf-8")
         self._path = path
-        self._line = 0
 
     def _error(self, exc: Exception) -> FormatError:
-        where = f"{self._path}:{self._line + 1}" if self._line else str(self._path)
         if isinstance(exc, UnicodeDecodeError):
-            return FormatError(f"{where}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} cannot be decoded); "
+            line, byte = _first_undecodable_line(self._path)
+            where = f"{self._path}:{line}" if line else str(self._path)
+            return FormatError(f"{where}: not UTF-8 text (byte 0x{byte:02x} cannot be decoded); "
                                "re-encode the file as UTF-8")
         return FormatError(f"{self._path}: the gzip file is truncated or corrupt ({exc}); fetch or compress it again")
 
     def __next__(self) -> str:
         try:
-            line = super().__next__()
+            return super().__next__()
         except (UnicodeDecodeError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
             raise self._error(exc) from None
-        self._line += 1
-        return line
 
     def read(self, size: int | None = -1) -> str:
         try:
@@ -75,11 +73,24 @@ class _CheckedText(io.TextIOWrapper):
 
     def readline(self, size: int | None = -1) -> str:
         try:
-            line = super().readline(size)
+            return super().readline(size)
         except (UnicodeDecodeError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
             raise self._error(exc) from None
-        self._line += 1
-        return line
+
+
+def _first_undecodable_line(path: Path) -> tuple[int, int]:
+    """(line number, offending byte) of the first line that is not UTF-8; text is decoded in chunks, so the line
+    is found again here, only when an error has already happened."""
+    try:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+            for n, raw in enumerate(f, 1):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    return n, raw[exc.start]
+    except (OSError, EOFError, zlib.error):
+        pass
+    return 0, 0
 
 
 def open_text(path: str | Path) -> TextIO:

@@ -92,3 +92,61 @@ def test_rerank_command_rejects_unknown_reranker_and_foreign_queries(cli, tmp_pa
     res = cli("rerank", "--run", str(foreign), "--dataset", "dl19", "--reranker", "yes-no", "--output",
               str(tmp_path / "o"))
     assert res.exit_code == 2 and "document 'no-such-doc' of the run is not in the corpus" in res.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["eval", "--dataset", "dl19", "--candidates", "bm25", "--depth", "0"], "--depth"),
+    (["eval", "--dataset", "dl19", "--candidates", "bm25", "--depth", "-5"], "--depth"),
+    (["eval", "--dataset", "dl19", "--candidates", "bm25", "-k", "0"], "-k"),
+    (["eval", "--dataset", "beir/scifact", "-o", "stemmer=klingon"], "unknown stemmer 'klingon'"),
+    (["eval", "--dataset", "beir/scifact", "-o", "method=bm99"], "unknown BM25 method"),
+    (["eval", "--dataset", "beir/scifact", "-o", "colour=red"], "cannot build retriever 'bm25'"),
+])
+def test_bad_values_fail_before_the_work(cli, args, message):
+    res = cli(*args)
+    assert res.exit_code == 2, res.output
+    assert message in res.output and "Traceback" not in res.output
+
+
+def test_output_that_cannot_be_written_fails_before_the_run(cli, tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    res = cli("eval", "--dataset", "dl19", "--candidates", "bm25", "--output", str(folder))
+    assert res.exit_code == 2 and "is a directory" in res.output and "nDCG" not in res.output
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    res = cli("eval", "--dataset", "dl19", "--candidates", "bm25", "--output", str(blocker / "run.trec"))
+    assert res.exit_code == 2 and "is a file" in res.output
+    res = cli("rerank", "--run", str(blocker), "--dataset", "dl19", "--reranker", "yes-no", "--output", str(folder))
+    assert res.exit_code == 2 and "is a directory" in res.output
+
+
+def test_output_file_gets_the_final_run_and_the_table_is_printed(cli, tmp_path):
+    out = tmp_path / "deep" / "run.trec"
+    res = cli("eval", "--dataset", "dl19", "--candidates", "bm25", "--output", str(out))
+    assert res.exit_code == 0, res.output
+    assert "nDCG@10" in res.stdout and len(out.read_text().splitlines()) == 4300
+
+
+def test_bad_files_are_one_error_naming_the_file(cli, tmp_path, shared_data):
+    import gzip
+
+    good = shared_data / "msmarco-passage/trec-dl-2019/run.bm25.dl19.top100.rank_llm_data.trec"
+    latin1 = tmp_path / "latin1.trec"
+    latin1.write_bytes(good.read_bytes()[:200] + "\n156493 Q0 caf\xe9 1 1.0 x\n".encode("latin-1"))
+    res = cli("rerank", "--run", str(latin1), "--dataset", "dl19", "--reranker", "yes-no", "--output",
+              str(tmp_path / "o"))
+    assert res.exit_code == 2 and "not UTF-8" in res.output and "latin1.trec:" in res.output
+    nan = tmp_path / "nan.trec"
+    nan.write_text("156493 Q0 7187158 1 nan x\n")
+    res = cli("rerank", "--run", str(nan), "--dataset", "dl19", "--reranker", "yes-no", "--output",
+              str(tmp_path / "o"))
+    assert res.exit_code == 2 and "not a finite number" in res.output
+    folder = tmp_path / "ds"
+    folder.mkdir()
+    data = gzip.compress((shared_data / "msmarco-passage/trec-dl-2019/topics.dl19-passage.txt").read_bytes())
+    (folder / "topics.tsv.gz").write_bytes(data[: len(data) // 2])
+    (folder / "qrels.txt").write_bytes((shared_data / "msmarco-passage/trec-dl-2019/qrels.dl19-passage.txt")
+                                       .read_bytes())
+    res = cli("eval", "--dataset", str(folder))
+    assert res.exit_code == 2 and "truncated or corrupt" in res.output and "Aborted" not in res.output

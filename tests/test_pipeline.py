@@ -74,3 +74,25 @@ def test_interrupted_run_resumes_from_the_cache(tmp_path):
     assert fresh.calls == [["q2", "q3"], ["q4"]]  # q0, q1 came from the cache
     assert [r.ranking.query.id for r in results] == [f"q{i}" for i in range(5)]
     assert all(r.ranking.ids()[0] == "d7" for r in results)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Pipeline("bm25"), "must be a Retriever object"),
+    (lambda: Pipeline(rerankers=["cross-encoder"]), "Reranker objects"),
+    (lambda: Pipeline(BM25Retriever(), k="10"), "k must be an integer"),
+    (lambda: Pipeline(depth=0), "depth must be at least 1"),
+    (lambda: Pipeline(depth=-3), "depth must be at least 1"),
+    (lambda: Pipeline(rerankers=[LongestFirst()]).rerank_run("q1"), "rerank_run takes"),
+    (lambda: LongestFirst(depth=0), "depth must be at least 1"),
+])
+def test_wrong_types_and_values_are_input_errors(make, message):
+    with pytest.raises(InputError, match=message):
+        make()
+
+
+def test_run_many_refuses_a_bare_string():
+    pipe = Pipeline(BM25Retriever(show_progress=False).index(DOCS))
+    with pytest.raises(InputError, match="expected a list of queries"):
+        pipe.run_many("abc")
+    with pytest.raises(InputError, match="k must be an integer"):
+        pipe.retriever.search("seasons", k="3")

@@ -31,3 +31,17 @@ def test_aliases_and_plugins_register():
              defaults={"method": "robertson"}, aliases=("okapi",))
     assert build("retriever", "okapi").method == "robertson"
     assert "bm25-robertson" in names("retriever")
+
+
+def test_only_a_signature_mismatch_becomes_a_config_error():
+    """A TypeError raised inside a constructor is a bug and must not be reported as a bad option."""
+    register("retriever", "broken-inside", "tests.test_registry:_BrokenInside")
+    with pytest.raises(TypeError, match="unsupported operand"):
+        build("retriever", "broken-inside", width=3)
+    with pytest.raises(ConfigError, match="cannot build retriever 'broken-inside'.*accepts width"):
+        build("retriever", "broken-inside", height=3)
+
+
+class _BrokenInside:
+    def __init__(self, width: int = 1) -> None:
+        self.width = width + "px"  # a bug: TypeError from inside the constructor

@@ -78,3 +78,42 @@ def test_real_dl19_run_reads_with_text(shared_data):
     run = read_trec_run(shared_data / "msmarco-passage/trec-dl-2019/run.bm25.dl19.top100.rank_llm_data.trec")
     assert len(run) == 43
     assert sum(len(r) for r in run.values()) == 4300
+
+
+def test_unreadable_files_are_format_errors_naming_the_file(tmp_path):
+    import gzip
+
+    from rerankit.runs import read_qrels, read_trec_run
+
+    bad = tmp_path / "run.trec"
+    bad.write_bytes(b"q1 Q0 d1 1 2.0 x\nq1 Q0 d\xff 2 1.0 x\n")
+    with pytest.raises(FormatError, match=r"run.trec:2: not UTF-8 text \(byte 0xff"):
+        read_trec_run(bad)
+    gz = tmp_path / "qrels.txt.gz"
+    data = gzip.compress(("\n".join(f"q{i} 0 d{i} 1" for i in range(2000)) + "\n").encode())
+    gz.write_bytes(data[: len(data) - 20])
+    with pytest.raises(FormatError, match="qrels.txt.gz: the gzip file is truncated or corrupt"):
+        read_qrels(gz)
+    with pytest.raises(FormatError, match="is a directory"):
+        read_qrels(tmp_path)
+
+
+@pytest.mark.parametrize("score", ["nan", "inf", "-inf", "NaN"])
+def test_non_finite_scores_in_a_run_file_are_refused(tmp_path, score):
+    from rerankit.runs import read_trec_run
+
+    path = tmp_path / "run.trec"
+    path.write_text(f"q1 Q0 d1 1 2.0 x\nq1 Q0 d2 2 {score} x\n")
+    with pytest.raises(FormatError, match=r"run.trec:2: the score .* is not a finite number"):
+        read_trec_run(path)
+
+
+def test_conflicting_duplicate_qrels_name_the_pairs(tmp_path):
+    from rerankit.runs import read_qrels
+
+    path = tmp_path / "qrels.txt"
+    path.write_text("q1 0 d1 1\nq1 0 d2 0\nq1 0 d1 1\nq1 0 d2 2\n")
+    with pytest.raises(FormatError, match=r"query 'q1' document 'd2': grade 0 on line 2, 2 on line 4"):
+        read_qrels(path)
+    path.write_text("q1 0 d1 1\nq1 0 d1 1\n")  # the same judgement twice says one thing: accepted
+    assert read_qrels(path) == {"q1": {"d1": 1}}

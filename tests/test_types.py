@@ -44,3 +44,28 @@ def test_reordered_and_sorted_by_return_new_rankings():
 def test_full_text_joins_title_like_beir():
     assert Document("x", "body", title="Title").full_text == "Title body"
     assert Document("x", "body").full_text == "body"
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Query(None, "text"), "query id must be a string"),
+    (lambda: Query("q", None), "text must be a string"),
+    (lambda: Document(None, "t"), "document id must be a string"),
+    (lambda: Document("d", 5), "must be strings"),
+    (lambda: Hit(Document("d", "t"), score="high"), "score must be a number"),
+    (lambda: Hit(Document("d", "t"), score=None), "score must be a number"),
+    (lambda: Hit("d", 1.0), "needs a Document"),
+    (lambda: Ranking("q", ()), "needs a Query"),
+    (lambda: Ranking(Query("q", "t"), ["d1"]), "Hit objects"),
+    (lambda: Ranking(Query("q", "t"), "d1"), "sequence of Hit"),
+])
+def test_wrong_types_are_input_errors(make, message):
+    with pytest.raises(InputError, match=message):
+        make()
+
+
+def test_numeric_ids_and_numpy_scores_are_normalised():
+    import numpy as np
+
+    assert Query(7, "t").id == "7" and Document(3, "t").id == "3"
+    hit = Hit(Document("d", "t"), np.float32(0.5))
+    assert type(hit.score) is float and hit.score == 0.5

@@ -125,3 +125,24 @@ def test_online_failure_is_reported(tmp_path):
     assert "dataset 'beir/scifact' is not available" in out.stdout
     assert "ir_datasets: ir_datasets 'beir/scifact/test' failed: BadZipFile" in out.stdout
     assert f"{tmp_path}/beir/scifact/ (does not exist)" in out.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    ((123,), "dataset id must be a non-empty string"),
+    (("",), "dataset id must be a non-empty string"),
+    (("beir/scifact", 5), "data_dir must be a folder path"),
+])
+def test_wrong_argument_types_are_input_errors(args, message):
+    from rerankit.errors import InputError
+
+    with pytest.raises(InputError, match=message):
+        load_dataset(*args)
+
+
+def test_a_relative_data_dir_is_resolved_when_read(shared_data, tmp_path, monkeypatch):
+    """RERANKIT_DATA_DIR=../shared/data means the folder beside the directory the user ran the command in."""
+    monkeypatch.chdir(shared_data.parent.parent)
+    monkeypatch.setenv("RERANKIT_DATA_DIR", os.path.relpath(shared_data))
+    root = data_dir_from_env()
+    assert root.is_absolute() and root == shared_data.resolve()
+    assert load_dataset("beir/scifact").id == "beir/scifact"
