@@ -116,6 +116,8 @@ def eval_cmd(dataset_id: str, data_dir: str | None, retriever: str, candidates: 
                     rerankers=list(rerankers), model=model, engine=engine, options=_parse_options(options),
                     depth=depth, k=k, n_queries=n_queries, cache_dir=cache_dir, use_cache=not no_cache)
     outcome = run_eval(spec, progress=not as_json or sys.stderr.isatty())
+    for note in outcome.notes:
+        click.echo(f"note: {note}", err=True)
     rows: dict[str, dict[str, float]] = {}
     for stage, run in outcome.stage_runs.items():
         rows[stage] = evaluate(run, outcome.qrels, metric_list, relevance_level=outcome.relevance_level)
@@ -285,18 +287,28 @@ def _document_texts(ds: Any) -> Any:
 @click.option("--local", "local_only", is_flag=True, help="only datasets available in the local mirror")
 @click.option("--json", "as_json", is_flag=True)
 def datasets_cmd(data_dir: str | None, local_only: bool, as_json: bool) -> None:
-    """List the dataset ids rerankit knows and which of them the local mirror holds."""
+    """List the dataset ids rerankit knows, what the local mirror holds of each, and what that lets you run.
+
+    \b
+    "corpus + topics + qrels": retrieve, rerank and evaluate.
+    "topics + qrels only": nothing runs locally unless a shipped run is listed; candidates "ids only" can be
+    scored (`rerankit eval --dataset ID --candidates NAME`) but reranking them needs the corpus.
+    """
     from rerankit.data import list_datasets
 
     infos = [i for i in list_datasets(data_dir) if i.available_locally or not local_only]
     if as_json:
         click.echo(json.dumps([{"id": i.id, "local": i.available_locally, "where": i.where,
+                                "corpus": i.has_corpus, "candidates": dict(i.candidate_text),
+                                "contents": i.contents, "usable_for": i.usable_for,
                                 "description": i.description} for i in infos]))
         return
     width = max((len(i.id) for i in infos), default=10)
     for i in infos:
-        flag = "local " if i.available_locally else "online"
-        click.echo(f"{i.id:<{width}}  {flag}  {i.description}")
+        if i.available_locally:
+            click.echo(f"{i.id:<{width}}  local   {i.contents}  ->  {i.usable_for}")
+        else:
+            click.echo(f"{i.id:<{width}}  online  {i.where or 'not available offline'}")
 
 
 def _register_optional_commands() -> None:

@@ -53,6 +53,8 @@ class EvalOutcome:
     relevance_level: int
     stage_runs: dict[str, Run]
     seconds: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+    """Things the user should know about how the result was made (printed on stderr by the CLI)."""
 
     @property
     def final_stage(self) -> str:
@@ -107,13 +109,14 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> EvalOutcome:
     last_opts = {"model": spec.model, **spec.options}
     stage_runs: dict[str, Run] = {}
     seconds: dict[str, float] = {}
+    notes: list[str] = []
 
     # Rerankers are built (models loaded, options checked) before the first stage runs: a bad option or model is
     # reported before any retrieval or indexing work.
     rerankers = build_rerankers(spec.rerankers, dict(last_opts, engine=spec.engine)) if spec.rerankers else []
     t0 = time.perf_counter()
     if spec.candidates:
-        shipped = ds.candidates(spec.candidates)
+        shipped = _shipped_candidates(ds, spec.candidates, needs_text=bool(rerankers), notes=notes)
         missing = [q.id for q in queries if q.id not in shipped]
         if missing:
             log.warning("%d judged queries have no %s candidates (e.g. %s): they get empty rankings",
@@ -140,4 +143,15 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> EvalOutcome:
         for label in pipe.stage_labels():
             stage_runs[label] = {r.ranking.query.id: r.stages[label] for r in results}
         seconds.update(pipe.last_timings)
-    return EvalOutcome(ds.id, {q.id: ds.qrels[q.id] for q in queries}, ds.relevance_level, stage_runs, seconds)
+    return EvalOutcome(ds.id, {q.id: ds.qrels[q.id] for q in queries}, ds.relevance_level, stage_runs, seconds,
+                       notes)
+
+
+def _shipped_candidates(ds: Any, name: str, needs_text: bool, notes: list[str]) -> Run:
+    """A shipped run: with passage text when a reranker will read it; ids and scores suffice for scoring it."""
+    if needs_text or name in ds.candidate_names:
+        return ds.candidates(name)
+    run = ds.candidates(name, with_text=False)
+    notes.append(f"the {name!r} run of {ds.id} has document ids and scores but no text: it is scored as shipped; "
+                 "reranking it needs the corpus (put corpus.jsonl in the dataset folder)")
+    return run

@@ -150,3 +150,21 @@ def test_bad_files_are_one_error_naming_the_file(cli, tmp_path, shared_data):
                                        .read_bytes())
     res = cli("eval", "--dataset", str(folder))
     assert res.exit_code == 2 and "truncated or corrupt" in res.output and "Aborted" not in res.output
+
+
+def test_id_only_shipped_runs_are_scored_and_say_reranking_needs_the_corpus(cli):
+    res = cli("eval", "--dataset", "beir/trec-covid", "--candidates", "bm25", "--json")
+    assert res.exit_code == 0, res.output
+    assert round(json.loads(res.stdout)["metrics"]["ndcg@10"], 4) == 0.5947  # rank_llm_data / pyserini BM25 flat
+    assert "reranking it needs the corpus" in res.stderr
+
+
+def test_datasets_say_what_each_local_copy_holds(cli):
+    by_id = {d["id"]: d for d in json.loads(cli("datasets", "--json").stdout)}
+    assert by_id["beir/scifact"]["contents"] == "corpus + topics + qrels"
+    assert by_id["beir/trec-covid"]["candidates"] == {"bm25": False}
+    assert "reranking needs the corpus" in by_id["beir/trec-covid"]["usable_for"]
+    assert by_id["msmarco-passage/trec-dl-2019"]["candidates"] == {"bm25": True, "splade": True}
+    assert by_id["bright/biology"]["contents"] == "topics + qrels only (no corpus)"
+    text = cli("datasets").stdout
+    assert "beir/trec-covid" in text and "bm25 (ids only)" in text

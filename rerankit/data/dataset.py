@@ -42,6 +42,32 @@ class DatasetInfo:
     candidate_names: tuple[str, ...]
     online_id: str | None
     description: str = ""
+    candidate_text: Mapping[str, bool] = field(default_factory=dict)
+    """Every shipped first-stage run by name: True when it carries passage text, False for ids and scores only."""
+
+    @property
+    def contents(self) -> str:
+        """What the local copy holds, in words: corpus, topics+qrels only, shipped candidates with or without text."""
+        if not self.available_locally:
+            return "not in the local mirror"
+        parts = ["corpus + topics + qrels" if self.has_corpus else "topics + qrels only (no corpus)"]
+        runs = [f"{n} ({'with text' if t else 'ids only'})" for n, t in self.candidate_text.items()]
+        if runs:
+            parts.append("candidates: " + ", ".join(runs))
+        return "; ".join(parts)
+
+    @property
+    def usable_for(self) -> str:
+        """What can be run with the local copy: retrieval, reranking shipped candidates, scoring shipped runs."""
+        if not self.available_locally:
+            return ""
+        if self.has_corpus:
+            return "retrieve, rerank, evaluate"
+        if any(self.candidate_text.values()):
+            return "rerank and evaluate the shipped candidates"
+        if self.candidate_text:
+            return "evaluate the shipped runs (reranking needs the corpus)"
+        return "evaluate runs you bring (retrieval and reranking need the corpus)"
 
     @property
     def where(self) -> str | None:

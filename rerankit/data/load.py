@@ -147,5 +147,6 @@ def list_datasets(data_dir: str | Path | None = None) -> list[DatasetInfo]:
             id=cid, family=entry.family, available_locally=found is not None,
             location=found.location if found else None, has_corpus=bool(found and found.corpus),
             candidate_names=found.candidate_names if found else (), online_id=entry.irds_id,
-            description=load_card(cid, entry.family).description))
+            description=load_card(cid, entry.family).description,
+            candidate_text=found.candidate_text if found else {}))
     return infos

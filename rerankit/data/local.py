@@ -47,7 +47,12 @@ class Found:
 
     @property
     def candidate_names(self) -> tuple[str, ...]:
-        return tuple(n for n, p in self.runs.items() if p.suffix == ".json" or self.corpus is not None)
+        return tuple(n for n, with_text in self.candidate_text.items() if with_text)
+
+    @property
+    def candidate_text(self) -> dict[str, bool]:
+        """Every shipped run by name: True when its hits come with passage text (ready to rerank)."""
+        return {n: p.suffix == ".json" or self.corpus is not None for n, p in self.runs.items()}
 
     def build(self, dataset_id: str, card: DatasetCard, relevance_level: int, hint: str = "") -> Dataset:
         """Read topics and qrels (judged queries only) and wire up the lazy corpus and the candidate runs.
