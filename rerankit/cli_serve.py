@@ -64,15 +64,18 @@ def serve_cmd(config: str, host: str, port: int, max_body_bytes: int, max_candid
 @click.option("--retriever", default="bm25", show_default=True, help="first stage (indexed once, then reused)")
 @click.option("--reranker", "reranker", help="optional reranker name applied before answering (e.g. cross-encoder)")
 @click.option("--reranker-model", help="model id or path of the reranker")
-@click.option("--depth", type=int, default=20, show_default=True, help="candidates the reranker sees")
+@click.option("--depth", type=click.IntRange(min=1), default=20, show_default=True,
+              help="candidates the reranker sees")
 @click.option("--model", help="generator model id or path (default Qwen/Qwen2.5-0.5B-Instruct)")
 @click.option("--engine", default="transformers", show_default=True,
               help="generator engine: transformers, vllm, openai, llamacpp")
 @click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
               help="extra option of the generator's engine (repeatable), e.g. -o base_url=http://localhost:8001/v1")
-@click.option("-k", "--k", "k", type=int, default=20, show_default=True, help="documents retrieved")
-@click.option("--max-passages", type=int, default=5, show_default=True, help="passages put into the context")
-@click.option("--max-new-tokens", type=int, default=256, show_default=True, help="answer length limit")
+@click.option("-k", "--k", "k", type=click.IntRange(min=1), default=20, show_default=True, help="documents retrieved")
+@click.option("--max-passages", type=click.IntRange(min=1), default=5, show_default=True,
+              help="passages put into the context")
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=256, show_default=True,
+              help="answer length limit")
 @click.option("--context-budget", type=int, help="most prompt tokens (default: the model's context - answer)")
 @click.option("--json", "as_json", is_flag=True, help="print the answer, citations and meta as JSON")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="index store (default ~/.cache/rerankit)")
@@ -89,9 +92,12 @@ def rag_cmd(dataset_id: str, query: str, data_dir: str | None, retriever: str, r
           --model qwen2.5-coder-0.5b-instruct --max-passages 3
     """
     _setup_logging(verbose)
+    from tqdm.auto import tqdm
+
     from rerankit.cli import _parse_options
     from rerankit.data import load_dataset
     from rerankit.pipeline import Pipeline
+    from rerankit.progress import engine_progress
     from rerankit.registry import build
     from rerankit.runner import open_retriever
 
@@ -105,8 +111,18 @@ def rag_cmd(dataset_id: str, query: str, data_dir: str | None, retriever: str, r
     if model:
         gen_opts["model"] = model
     generator = build("generator", "rag", **gen_opts)
-    result = Pipeline(ret, rerankers, generator, k=k).run(query)
-    answer = result.answer
+    show = not as_json or sys.stderr.isatty()
+    with tqdm(total=3, desc="rag: load the generator", unit="step", disable=not show, leave=False) as steps:
+        generator.load()
+        steps.update(1)
+        steps.set_description("rag: retrieve" + (" and rerank" if rerankers else ""))
+        pipe = Pipeline(ret, rerankers, k=k)
+        ranking = pipe.run_many([query], progress=show)[0].ranking
+        steps.update(1)
+        steps.set_description("rag: generate the answer")
+        with engine_progress(generator, show):
+            answer = generator.generate_many([ranking])[0]
+        steps.update(1)
     assert answer is not None
     if as_json:
         click.echo(json.dumps({"query": query, "answer": answer.text, "citations": list(answer.citations),

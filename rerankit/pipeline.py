@@ -14,6 +14,7 @@ from rerankit.cache import StageCache, stage_key
 from rerankit.checks import optional_depth, positive_int
 from rerankit.errors import InputError
 from rerankit.generators.base import Answer, Generator
+from rerankit.progress import engine_progress
 from rerankit.rerankers.base import Reranker
 from rerankit.retrievers.base import Retriever, check_queries
 from rerankit.types import Query, Ranking, Run
@@ -118,14 +119,16 @@ class Pipeline:
             depth = reranker.depth or self.depth
             key = stage_key({**reranker.config(), "depth": depth}, key)
             t0 = time.perf_counter()
-            current = self._run_stage(lambda batch, rr=reranker, d=depth: rr.rerank_many(batch, d),
-                                      current, key, label, progress)
+            with engine_progress(reranker, progress):
+                current = self._run_stage(lambda batch, rr=reranker, d=depth: rr.rerank_many(batch, d),
+                                          current, key, label, progress)
             self.last_timings[label] = time.perf_counter() - t0
             for s, r in zip(stages, current):
                 s[label] = r
         answers: list[Answer | None] = [None] * len(current)
         if self.generator is not None:
-            answers = list(self.generator.generate_many(current))
+            with engine_progress(self.generator, progress):
+                answers = list(self.generator.generate_many(current))
         return [PipelineResult(r, s, a) for r, s, a in zip(current, stages, answers)]
 
     def _run_stage(self, fn: Callable[[list[Ranking]], list[Ranking]], rankings: list[Ranking], key: str,

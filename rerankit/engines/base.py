@@ -150,6 +150,10 @@ class Engine(ABC):
                     f"{method} needs the {cap.value!r} capability, which the {self.name!r} engine "
                     f"(model {self.model}) does not offer (it offers: {have}); engines that do: {others}")
 
+    progress: bool = False
+    """Show a progress bar that moves per batch (or per request) during long calls; engines without batches ignore it.
+    Set by whoever runs the engine for a user at a terminal (see `rerankit.progress.engine_progress`)."""
+
     # ---- text and tokens -----------------------------------------------------------------------------------
     @property
     def context_length(self) -> int:

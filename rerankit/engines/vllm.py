@@ -94,7 +94,7 @@ class VLLMEngine(HFTokenizerText, Engine):
         sp = SamplingParams(max_tokens=p.max_tokens, temperature=p.temperature, top_p=p.top_p,
                             stop=list(p.stop) or None, seed=p.seed, skip_special_tokens=False)
         inputs = self._inputs(prompts)
-        outs = self.llm.generate(inputs, sp, use_tqdm=False)
+        outs = self.llm.generate(inputs, sp, use_tqdm=self.progress)
         res = []
         for inp, o in zip(inputs, outs):
             c = o.outputs[0]
@@ -114,7 +114,7 @@ class VLLMEngine(HFTokenizerText, Engine):
                 raise InputError(f"candidate {c!r} encodes to no tokens")
             ids.append(t[0])
         sp = SamplingParams(max_tokens=1, temperature=0.0, logprobs=self.top_logprobs)
-        outs = self.llm.generate(self._inputs(prompts), sp, use_tqdm=False)
+        outs = self.llm.generate(self._inputs(prompts), sp, use_tqdm=self.progress)
         res, missing = [], 0
         for o in outs:
             top = {int(k): float(v.logprob) for k, v in o.outputs[0].logprobs[0].items()}
@@ -136,7 +136,7 @@ class VLLMEngine(HFTokenizerText, Engine):
         self.require(Capability.EMBED, method="embed() (load the vllm engine with task='embed')")
         if isinstance(texts, str) or any(not isinstance(t, str) for t in texts):
             raise InputError("embed() takes a list of strings")
-        outs = self.llm.embed(list(texts), use_tqdm=False)
+        outs = self.llm.embed(list(texts), use_tqdm=self.progress)
         vecs = np.asarray([o.outputs.embedding for o in outs], dtype=np.float32)
         if normalize and len(vecs):
             vecs /= np.clip(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12, None)
