@@ -77,3 +77,23 @@ def test_registry_and_missing_model(minilm, tmp_path):
         CrossEncoderReranker(str(tmp_path / "missing"))
     with pytest.raises(ConfigError, match="engine 'openai' is not supported"):
         build("reranker", "cross-encoder", model=str(minilm), engine="openai")
+
+
+def test_a_checkpoint_without_a_trained_head_is_refused(minilm):
+    with pytest.raises(ConfigError, match=r"not a trained cross-encoder: 2 weight\(s\).*classifier\.bias, "
+                                          r"classifier\.weight.*allow_untrained_head=True"):
+        CrossEncoderReranker(str(minilm), progress=False)
+    with pytest.raises(ConfigError, match="allow_untrained_head"):
+        build("reranker", "cross-encoder", model=str(minilm))
+    assert _ce(minilm).config()["untrained_head"] is True
+
+
+def test_a_query_longer_than_max_length_is_truncated_and_reported(minilm):
+    short = _ce(minilm, max_length=32)
+    long_query = "what causes the tides of the oceans on earth " * 10
+    out = short.rerank(_ranking(query=long_query))
+    assert sorted(out.ids()) == ["d0", "d1", "d2", "d3"]
+    assert out.meta["query_truncated"] is True and all(h.meta.get("query_truncated") for h in out)
+    assert short.long_queries([long_query, "what causes tides"]) == {long_query}
+    normal = short.rerank(_ranking())
+    assert "query_truncated" not in normal.meta
