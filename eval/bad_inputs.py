@@ -196,7 +196,7 @@ def cli_cases(env: Env) -> list[Case]:
         ("reranker model path missing", ["eval", "--dataset", f, "--reranker", "cross-encoder", "--model",
                                          str(w / "no-model")], "not found|no-model"),
         ("unknown engine", ["eval", "--dataset", f, "--reranker", "yes-no", "--engine", "warp",
-                            "--model", str(w / "no-model")], "warp|not found"),
+                            "--model", str(w / "no-model")], "unknown engine|warp"),
         ("non-UTF-8 topics", ["eval", "--dataset", str(bad["latin1-topics"])], "not UTF-8|topics.tsv:1"),
         ("non-UTF-8 qrels", ["eval", "--dataset", str(bad["latin1-qrels"])], "not UTF-8|qrels.txt:2"),
         ("truncated .gz topics", ["eval", "--dataset", str(bad["truncated-gz"])], "truncated or corrupt"),
