@@ -154,8 +154,10 @@ def read_trec_run(
 
 def write_trec_run(run: Run, path: str | Path | TextIO, tag: str = "rerankit") -> None:
     """Write a run in TREC format (one line per hit, ranks from 1, queries in insertion order)."""
-    lines = (line for ranking in run.values() for line in ranking.to_trec_lines(tag))
+    lines = [line for ranking in run.values() for line in ranking.to_trec_lines(tag)]  # all checked before writing
     if isinstance(path, (str, Path)):
+        if Path(path).is_dir():
+            raise InputError(f"{path} is a directory: give a file path for the run")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w", encoding="utf-8") as f:
             f.writelines(line + "\n" for line in lines)

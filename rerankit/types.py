@@ -167,6 +167,10 @@ class Ranking:
         Scores are made strictly decreasing (see :meth:`strictly_decreasing`) and written with 6 decimals when that
         keeps them distinct, else with every digit needed to read back the same order (trec_eval sorts by score).
         """
+        for name, value in (("query id", self.query.id), ("tag", tag), *(("document id", h.doc.id) for h in self.hits)):
+            if not value or len(value.split()) != 1 or value != value.strip():
+                raise InputError(f"{name} {value!r} is empty or holds whitespace, which would break the TREC line "
+                                 f"'qid Q0 docid rank score tag'")
         scores = strict_scores([h.score for h in self.hits], self.query.id)
         text = [f"{v:.6f}" for v in scores]
         if any(float(a) <= float(b) for a, b in zip(text, text[1:])):

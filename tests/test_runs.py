@@ -117,3 +117,19 @@ def test_conflicting_duplicate_qrels_name_the_pairs(tmp_path):
         read_qrels(path)
     path.write_text("q1 0 d1 1\nq1 0 d1 1\n")  # the same judgement twice says one thing: accepted
     assert read_qrels(path) == {"q1": {"d1": 1}}
+
+
+def test_a_run_that_would_make_a_broken_trec_file_is_refused(tmp_path):
+    from rerankit.errors import InputError
+    from rerankit.runs import write_trec_run
+    from rerankit.types import Document, Hit, Query, Ranking
+
+    run = {"q1": Ranking(Query("q1", "t"), (Hit(Document("doc 1", ""), 1.0),))}
+    with pytest.raises(InputError, match="document id 'doc 1' is empty or holds whitespace"):
+        write_trec_run(run, tmp_path / "run.trec")
+    assert not (tmp_path / "run.trec").exists()
+    ok = {"q1": Ranking(Query("q1", "t"), (Hit(Document("d1", ""), 1.0),))}
+    with pytest.raises(InputError, match="tag 'my run'"):
+        write_trec_run(ok, tmp_path / "run.trec", tag="my run")
+    with pytest.raises(InputError, match="is a directory"):
+        write_trec_run(ok, tmp_path)
