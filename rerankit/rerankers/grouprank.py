@@ -1,24 +1,31 @@
-"""GroupRank (Sun, Long et al., 2025): groupwise LLM reranking, a relevance score for every passage of a group.
+"""GroupRank (Sun, Long et al., 2025): an LLM scores every passage of a group of candidates, 0-10.
 
-The candidates are cut into groups of ``group_size`` (consecutive groups share ``overlap`` passages); each group
-goes into one prompt with the query and the model answers one score per passage. GroupRank trains its model
-(group-alignment reward) so that scores are calibrated and directly comparable across groups, so by default the
-scores of all groups are merged as they are (a passage seen in two overlapping groups gets the mean) and the final
-order sorts by score, ties keeping the first-stage order. ``normalize="zscore"``/``"minmax"`` standardises each
-group's scores first, an option for models not trained for calibration. Answers are parsed leniently (see
-:func:`parse_group_scores`) and every repair is counted in the ranking's meta.
+Protocol of the reference implementation (AQ-MedAI/Diver ``Reranker/rerank_groupwise.py``), the default here:
+
+1. each query's candidates are shuffled with a seeded generator and cut into groups (``group_size`` passages every
+   ``interval`` positions); shuffling and grouping are repeated ``repeats`` times, each shuffle continuing from the
+   previous order;
+2. every group is one prompt (``prompts/grouprank.yaml``: rubric system turn, "[i]. text" passages), sampled at
+   temperature 0.3, top-p 0.8, up to 8,000 tokens; the answer's JSON object ``{"[i]": score}`` is read as the
+   reference reads it (:func:`parse_group_answer`), a group whose answer cannot be read scores 0 for all its
+   passages;
+3. a passage's rerank score is the mean of its group scores divided by 10; the final score is
+   ``0.6 * rerank + 0.4 * retriever score`` (the reference's tie-breaking interpolation, on the first-stage
+   scores as given).
+
+Every repair the reading needed is counted in ``ranking.meta["grouprank_repairs"]``; passages no group scored
+(the reference drops them) are kept at the bottom in first-stage order and counted as ``unscored``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import random
 import re
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
-
-import numpy as np
 
 from rerankit.engines import Capability, Engine, GenerationParams, get_engine
 from rerankit.errors import ConfigError, InputError
@@ -26,211 +33,226 @@ from rerankit.rerankers.base import Reranker
 from rerankit.rerankers.templates import PromptTemplate, load_template
 from rerankit.types import Ranking
 
-__all__ = ["GroupRankReranker", "parse_group_scores", "make_groups", "DEFAULT_GROUPRANK_MODEL", "NORMALIZE"]
+__all__ = ["GroupRankReranker", "parse_group_answer", "group_scores", "group_plan", "clean_group_passage",
+           "DEFAULT_GROUPRANK_MODEL", "RETRIEVER_NORMS"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_GROUPRANK_MODEL = "AQ-MedAI/Diver-GroupRank-7B"
-NORMALIZE = ("none", "zscore", "minmax")
+RETRIEVER_NORMS = ("none", "minmax")
 
-_THINK_END = re.compile(r"</think>", re.I)
-_ANSWER = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.I | re.S)
-_NUM = r"(-?\d+(?:\.\d+)?)"
-_PATTERNS = (
-    re.compile(r"\[\s*(\d+)\s*\]\s*(?:[:=\-]|->|score\s*[:=]?)?\s*" + _NUM, re.I),
-    re.compile(r"(?:passage|document|doc|candidate)\s*#?\s*(\d+)\s*(?:[:=\-]|->)\s*(?:score\s*[:=]?\s*)?" + _NUM,
-               re.I),
-    re.compile(r"^\s*(\d+)\s*[:.)=\-]\s*" + _NUM + r"\s*(?:/\s*\d+)?\s*$", re.M),
-)
+_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S)
+_FENCED = re.compile(r"(?:```json\s*)([\s\S]+?)(?:\s*```)")
+_BRACED = re.compile(r"\{[\s\S]*?\}")
+_DOUBLE_BRACKET = re.compile(r"(\[\d+\])\]")
 
 
-def make_groups(n: int, group_size: int, overlap: int = 0) -> list[list[int]]:
-    """Index groups covering range(n): windows of `group_size` stepping by group_size − overlap."""
-    if group_size < 1:
-        raise InputError(f"group_size must be at least 1, got {group_size}")
-    if not 0 <= overlap < group_size:
-        raise InputError(f"overlap must be in [0, group_size), got {overlap} with group_size {group_size}")
-    if n <= group_size:
-        return [list(range(n))] if n else []
-    step, groups, start = group_size - overlap, [], 0
-    while True:
-        end = min(start + group_size, n)
-        groups.append(list(range(start, end)))
-        if end >= n:
-            return groups
-        start += step
+def group_plan(n: int, group_size: int, interval: int, repeats: int, seed: int) -> list[list[int]]:
+    """Groups of candidate positions for one query: `repeats` rounds of (shuffle, cut every `interval`).
+
+    The shuffles come from one ``random.Random(seed)`` and apply to the previous round's order, as the
+    reference's ``prepare_groups_one_epoch`` does for a single query.
+    """
+    if group_size < 1 or interval < 1 or repeats < 1:
+        raise InputError(f"group_size, interval and repeats must be at least 1, got {group_size}, {interval}, "
+                         f"{repeats}")
+    rng = random.Random(seed)
+    order = list(range(n))
+    groups: list[list[int]] = []
+    for _ in range(repeats):
+        rng.shuffle(order)
+        groups.extend(order[i:i + group_size] for i in range(0, n, interval))
+    return groups
 
 
-def _answer_part(text: str) -> str:
-    parts = _THINK_END.split(text)
-    text = parts[-1] if len(parts) > 1 else text
-    m = _ANSWER.search(text)
-    return m.group(1) if m else text
+def clean_group_passage(text: str, max_chars: int | None) -> str:
+    """A passage as the reference writes it: runs of newlines become one space, cut to `max_chars` characters."""
+    text = re.sub("\n+", " ", text)
+    return text if max_chars is None else text[:max_chars]
 
 
-def _from_json(text: str, n: int) -> dict[int, float] | None:
-    for m in re.finditer(r"(\{[^{}]*\}|\[[^\[\]]*\])", text, re.S):
-        try:
-            data = json.loads(m.group(1))
-        except ValueError:
-            continue
-        if isinstance(data, dict):
-            out = {}
-            for k, v in data.items():
-                d = re.search(r"\d+", str(k))
-                if d and isinstance(v, (int, float)):
-                    out[int(d.group())] = float(v)
-            if out:
-                return out
-        elif isinstance(data, list) and len(data) == n and all(isinstance(v, (int, float)) for v in data):
-            return {i + 1: float(v) for i, v in enumerate(data)}
-    return None
+def parse_group_answer(text: str) -> tuple[dict[str, Any] | None, Counter]:
+    """The JSON object of a GroupRank answer, read the way the reference reads it, and the repairs it took.
 
-
-def parse_group_scores(text: str, n: int, scale: float = 10.0) -> tuple[list[float], Counter]:
-    """Scores for passages 1..n from a model answer, and a count of each repair made.
-
-    Accepted forms: "[i] score" lines (also "[i]: score", "Passage i: score", "i. score"), a JSON object
-    {"i": score} or list of n numbers, optionally after a ``</think>`` or inside ``<answer>``. Repairs:
-    ``positional`` (exactly n bare numbers taken in order), ``duplicate`` (later scores for an id ignored),
-    ``unknown_id`` (ids outside 1..n ignored), ``out_of_range`` (clipped to [0, scale]), ``missing`` (no score:
-    given 0, the bottom of the scale), ``unparsed`` (nothing usable in the answer).
+    Inside ``<answer>...</answer>`` when present (else the whole text: ``no_answer_tags``), the last fenced
+    ```json block (else the last ``{...}``: ``no_json_fence``); "[7]]" is mended to "[7]" (``bracket_fixed``), a
+    missing closing brace added (``brace_closed``). None when no object can be read (``unparsed``); the
+    reranker then scores the whole group 0 (``zeroed_groups``), as the reference does.
     """
     repairs: Counter = Counter()
-    body = _answer_part(text or "")
-    found: dict[int, float] | None = _from_json(body, n)
-    if found is None:
-        found = {}
-        for pattern in _PATTERNS:
-            for m in pattern.finditer(body):
-                i, v = int(m.group(1)), float(m.group(2))
-                if i in found:
-                    repairs["duplicate"] += 1
-                    continue
-                found[i] = v
-            if found:
-                break
-    if not found:
-        nums = re.findall(_NUM, body)
-        if len(nums) == n:
-            found = {i + 1: float(v) for i, v in enumerate(nums)}
-            repairs["positional"] += 1
-    if not found:
+    body = text or ""
+    m = _ANSWER.search(body)
+    if m:
+        body = m.group(1).strip()
+    else:
+        repairs["no_answer_tags"] += 1
+    fenced = _FENCED.findall(body)
+    if fenced:
+        raw = fenced[-1].strip()
+    else:
+        braced = _BRACED.findall(body)
+        if not braced:
+            repairs["unparsed"] += 1
+            return None, +repairs
+        raw = braced[-1]
+        repairs["no_json_fence"] += 1
+    raw = raw.strip()
+    fixed = _DOUBLE_BRACKET.sub(r"\1", raw)
+    if fixed != raw:
+        repairs["bracket_fixed"] += 1
+    if fixed.count("{") > fixed.count("}"):
+        fixed += "}"
+        repairs["brace_closed"] += 1
+    fixed = re.sub(r"\s+", " ", fixed).strip()
+    try:
+        data = dict(json.loads(fixed))
+    except (ValueError, TypeError):
         repairs["unparsed"] += 1
-    scores = []
-    for i in range(1, n + 1):
-        if i not in found:
-            repairs["missing"] += 1
-            scores.append(0.0)
-            continue
-        v = found[i]
-        if not 0 <= v <= scale:
-            repairs["out_of_range"] += 1
-            v = min(max(v, 0.0), scale)
-        scores.append(v)
-    repairs["unknown_id"] += sum(1 for i in found if not 1 <= i <= n)
-    return scores, +repairs
+        return None, +repairs
+    return data, +repairs
+
+
+def group_scores(answer: Mapping[str, Any] | None, n: int, scale: float = 10.0) -> tuple[list[tuple[int, float]] | None,
+                                                                                       Counter]:
+    """(position, score / scale) for each entry of a parsed answer over a group of `n`, or None if the group fails.
+
+    Keys are read as the reference reads them (``int(key.strip().strip("[]"))``, 1-based); like the reference, a
+    key of 0 or below counts from the end of the group (``wrapped_index``), and any key that is not a number in
+    range or any score that is not a number fails the whole group (``bad_entry``). Passages the answer leaves out
+    get no score from this group (``missing``).
+    """
+    repairs: Counter = Counter()
+    if answer is None:
+        return None, repairs
+    out: list[tuple[int, float]] = []
+    for key, value in answer.items():
+        try:
+            pos = int(str(key).strip().strip("[]")) - 1
+        except ValueError:
+            pos = n  # out of range: fails below
+        if not -n <= pos < n or isinstance(value, str) or not isinstance(value, (int, float)):
+            repairs["bad_entry"] += 1
+            return None, repairs
+        if pos < 0:
+            repairs["wrapped_index"] += 1
+            pos += n
+        out.append((pos, float(value) / scale))
+    repairs["missing"] += n - len({p for p, _ in out})
+    return out, +repairs
 
 
 class GroupRankReranker(Reranker):
-    """Groupwise scoring with an instruct LLM through any engine that generates.
+    """Groupwise scoring with an instruct LLM through any engine that generates (reference protocol by default).
 
     Args:
         model, engine, engine_options: the LLM and where it runs.
-        group_size: passages per prompt; overlap: passages shared by consecutive groups.
-        normalize: "none" (the paper: calibrated scores merged as they are), "zscore" or "minmax" per group.
-        merge: how the scores of a passage seen in several groups combine: "mean" or "max".
-        scale: top of the score scale asked for (0..scale).
-        max_tokens: generation budget per group (reasoning models such as GroupRank-7B need ~1-2k).
-        max_passage_words: passages are cut to this many words (None: whole).
+        group_size, interval: passages per group, and how far apart groups start (reference run script: 20, 20).
+        repeats: rounds of shuffle + grouping (reference run script: 6).
+        seed: seed of the shuffles (reference: 666) and of sampling where the engine takes one.
+        temperature, top_p, max_tokens: decoding (reference: 0.3, 0.8, 8000).
+        max_doc_chars: passages cut to this many characters (reference: 3000; None: whole).
+        retriever_weight: final = (1 - w) * rerank + w * retriever score (reference: 0.4; 0 ranks by the rerank
+            score alone).
+        retriever_norm: "none" (reference: first-stage scores as given) or "minmax" (scaled to [0, 1] per query,
+            for raw BM25-like scores that would otherwise outweigh the 0-1 rerank score).
     """
 
     name = "grouprank"
 
     def __init__(self, model: str | None = DEFAULT_GROUPRANK_MODEL, engine: str | Engine = "transformers",
                  engine_options: Mapping[str, Any] | None = None, depth: int | None = None, group_size: int = 20,
-                 overlap: int = 0, normalize: str = "none", merge: str = "mean", scale: int = 10,
-                 max_tokens: int = 1024, max_passage_words: int | None = 300, template: str = "grouprank",
-                 progress: bool = True) -> None:
+                 interval: int = 20, repeats: int = 6, seed: int = 666, temperature: float = 0.3, top_p: float = 0.8,
+                 max_tokens: int = 8000, max_doc_chars: int | None = 3000, retriever_weight: float = 0.4,
+                 retriever_norm: str = "none", template: str = "grouprank", progress: bool = True) -> None:
         super().__init__(depth)
-        make_groups(0, group_size, overlap)  # validates both
-        if normalize not in NORMALIZE:
-            raise ConfigError(f"unknown normalize {normalize!r}; choose one of {', '.join(NORMALIZE)}")
-        if merge not in ("mean", "max"):
-            raise ConfigError(f"merge must be 'mean' or 'max', got {merge!r}")
-        if scale < 1:
-            raise InputError(f"scale must be at least 1, got {scale}")
-        if max_passage_words is not None and max_passage_words < 1:
-            raise InputError(f"max_passage_words must be at least 1 (or None), got {max_passage_words}")
+        group_plan(0, group_size, interval, repeats, seed)  # validates the grouping options
+        if interval > group_size:
+            log.warning("grouprank: interval %d > group_size %d leaves some passages out of every round",
+                        interval, group_size)
+        if max_doc_chars is not None and max_doc_chars < 1:
+            raise InputError(f"max_doc_chars must be at least 1 (or None), got {max_doc_chars}")
+        if not 0.0 <= retriever_weight <= 1.0:
+            raise ConfigError(f"retriever_weight must be in [0, 1], got {retriever_weight}")
+        if retriever_norm not in RETRIEVER_NORMS:
+            raise ConfigError(f"unknown retriever_norm {retriever_norm!r}; choose one of {', '.join(RETRIEVER_NORMS)}")
         if not isinstance(engine, Engine) and not model:
             raise ConfigError("the grouprank reranker needs a model (a Hugging Face id or a local path)")
+        self.template: PromptTemplate = load_template(template)
+        self.params = GenerationParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed)
         self.engine = get_engine(engine, model, **dict(engine_options or {}))
         self.engine.require(Capability.GENERATE, method="the grouprank reranker")
-        self.template: PromptTemplate = load_template(template)
-        self.params = GenerationParams(max_tokens=max_tokens, temperature=0.0)
-        self.group_size, self.overlap = group_size, overlap
-        self.normalize, self.merge, self.scale = normalize, merge, scale
-        self.max_passage_words = max_passage_words
+        self.group_size, self.interval, self.repeats, self.seed = group_size, interval, repeats, seed
+        self.max_doc_chars = max_doc_chars
+        self.retriever_weight, self.retriever_norm = retriever_weight, retriever_norm
+        self.scale = float(self.template.extra.get("scale", 10))
         self.progress = progress
 
-    def _passage(self, text: str) -> str:
-        text = " ".join(text.split())
-        if self.max_passage_words is not None:
-            text = " ".join(text.split(" ")[:self.max_passage_words])
-        return text or "(empty)"
-
     def build_prompt(self, query: str, passages: list[str]) -> Any:
-        fmt = str(self.template.extra.get("document_format", "[{index}] {text}"))
-        block = "\n".join(fmt.format(index=i, text=p) for i, p in enumerate(passages, 1))
-        return self.template.fill(query=query, documents=block, count=str(len(passages)), scale=str(self.scale))
+        """The prompt for one group (passages already cleaned), before the engine's chat template."""
+        fmt = str(self.template.extra.get("document_format", "[{index}]. {text}\n\n"))
+        block = "".join(fmt.format(index=i, text=p) for i, p in enumerate(passages, 1))
+        return self.template.fill(query=query, documents=block, count=str(len(passages)))
 
-    def _normalized(self, s: np.ndarray) -> np.ndarray:
-        if self.normalize == "zscore":
-            sd = s.std()
-            return (s - s.mean()) / sd if sd > 0 else s - s.mean()
-        if self.normalize == "minmax":
-            span = s.max() - s.min()
-            return (s - s.min()) / span if span > 0 else np.zeros_like(s)
+    def plan(self, ranking: Ranking) -> list[list[int]]:
+        """The groups (hit positions) this reranker scores for `ranking`."""
+        return group_plan(len(ranking.hits), self.group_size, self.interval, self.repeats, self.seed)
+
+    def _retriever(self, ranking: Ranking) -> list[float]:
+        s = [h.score for h in ranking.hits]
+        if self.retriever_norm == "minmax" and s:
+            lo, hi = min(s), max(s)
+            return [(x - lo) / (hi - lo) if hi > lo else 0.0 for x in s]
         return s
 
     def _rerank_batch(self, rankings: list[Ranking]) -> list[Ranking]:
         jobs: list[tuple[int, list[int]]] = []
         prompts = []
         for q, r in enumerate(rankings):
-            texts = [self._passage(h.doc.full_text) for h in r.hits]
-            for g in make_groups(len(texts), self.group_size, self.overlap):
+            texts = [clean_group_passage(h.doc.full_text, self.max_doc_chars) for h in r.hits]
+            for g in self.plan(r):
                 jobs.append((q, g))
                 prompts.append(self.build_prompt(r.query.text, [texts[i] for i in g]))
         gens = self.engine.generate(prompts, self.params)
-        sums = [np.zeros(len(r.hits)) for r in rankings]
-        best = [np.full(len(r.hits), -np.inf) for r in rankings]
-        seen = [np.zeros(len(r.hits)) for r in rankings]
+        entries: list[list[list[float]]] = [[[] for _ in r.hits] for r in rankings]
         repairs: list[Counter] = [Counter() for _ in rankings]
         raw: list[list[str]] = [[] for _ in rankings]
         for (q, g), gen in zip(jobs, gens):
-            scores, fixes = parse_group_scores(gen.text, len(g), self.scale)
-            repairs[q].update(fixes)
+            answer, fixes = parse_group_answer(gen.text)
+            scored, more = group_scores(answer, len(g), self.scale)
+            repairs[q].update(fixes + more)
+            if gen.finish_reason == "length":
+                repairs[q]["truncated"] += 1
+            if scored is None:  # the reference scores a group it cannot read 0 for every passage
+                repairs[q]["zeroed_groups"] += 1
+                scored = [(j, 0.0) for j in range(len(g))]
+            for j, s in scored:
+                entries[q][g[j]].append(s)
             raw[q].append(gen.text)
-            s = self._normalized(np.asarray(scores, dtype=float))
-            sums[q][g] += s
-            best[q][g] = np.maximum(best[q][g], s)
-            seen[q][g] += 1
-        out = []
-        for q, r in enumerate(rankings):
-            final = best[q] if self.merge == "max" else sums[q] / np.maximum(seen[q], 1)
-            if repairs[q]:
-                log.debug("grouprank: query %s repairs %s", r.query.id, dict(repairs[q]))
-            metas = [{**h.meta, "grouprank_score": float(s)} for h, s in zip(r.hits, final)]
-            out.append(r.sorted_by([float(x) for x in final], metas, reranker=self.name,
-                                   grouprank_groups=len(raw[q]), grouprank_repairs=dict(repairs[q]),
-                                   grouprank_outputs=raw[q]))
-        total = sum((c for c in repairs), Counter())
-        if total:
-            log.info("grouprank: answer repairs over %d queries: %s", len(rankings), dict(total))
-        return out
+        return [self._assemble(r, entries[q], repairs[q], raw[q]) for q, r in enumerate(rankings)]
+
+    def _assemble(self, r: Ranking, entries: list[list[float]], repairs: Counter, raw: list[str]) -> Ranking:
+        retr = self._retriever(r)
+        w = self.retriever_weight
+        scored = [i for i, e in enumerate(entries) if e]
+        rerank = {i: sum(entries[i]) / len(entries[i]) for i in scored}
+        final = {i: (1 - w) * rerank[i] + w * retr[i] for i in scored}
+        unscored = [i for i, e in enumerate(entries) if not e]
+        if unscored:
+            repairs["unscored"] += len(unscored)
+        floor = min(final.values(), default=0.0)
+        scores = [final.get(i, 0.0) for i in range(len(r.hits))]
+        for k, i in enumerate(unscored):  # below every scored passage, first-stage order
+            scores[i] = floor - 1.0 - k / max(len(unscored), 1)
+        metas = [{**h.meta, "grouprank_score": rerank.get(i), "grouprank_groups": len(entries[i])}
+                 for i, h in enumerate(r.hits)]
+        if repairs:
+            log.info("grouprank: query %s: %d groups, repairs %s", r.query.id, len(raw), dict(repairs))
+        return r.sorted_by(scores, metas, reranker=self.name, grouprank_groups=len(raw),
+                           grouprank_repairs=dict(repairs), grouprank_outputs=raw)
 
     def config(self) -> dict:
         return {**super().config(), "engine": self.engine.config(), "template": self.template.name,
-                "group_size": self.group_size, "overlap": self.overlap, "normalize": self.normalize,
-                "merge": self.merge, "scale": self.scale, "max_tokens": self.params.max_tokens,
-                "max_passage_words": self.max_passage_words}
+                "group_size": self.group_size, "interval": self.interval, "repeats": self.repeats,
+                "seed": self.seed, "temperature": self.params.temperature, "top_p": self.params.top_p,
+                "max_tokens": self.params.max_tokens, "max_doc_chars": self.max_doc_chars,
+                "retriever_weight": self.retriever_weight, "retriever_norm": self.retriever_norm}
