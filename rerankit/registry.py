@@ -183,9 +183,10 @@ register("reranker", "rankzephyr", "rerankit.rerankers.listwise:ListwiseReranker
 register("reranker", "rankvicuna", "rerankit.rerankers.listwise:ListwiseReranker", aliases=("rank-vicuna",),
          defaults={"template": "rankvicuna", "model": "castorini/rank_vicuna_7b_v1"},
          help="RankVicuna listwise sliding window (Vicuna v1.1 conversation prompt)")
-register("reranker", "reasonrank", "rerankit.rerankers.listwise:ListwiseReranker", aliases=("reason-rank",),
+register("reranker", "reasonrank", "rerankit.rerankers.reasonrank:ReasonRankReranker", aliases=("reason-rank",),
          defaults={"template": "reasonrank", "model": "liuwenhan/reasonrank-7B"},
-         help="ReasonRank: reasons in <think>, then a listwise permutation in <answer>, sliding window")
+         help="ReasonRank: reasons in <think>, then a listwise permutation in <answer>, sliding window; passages "
+              "cut to max_passage_tokens (100; 512 on BRIGHT)")
 register("reranker", "first", "rerankit.rerankers.first:FirstReranker", aliases=("first-mistral",),
          defaults={"template": "first", "model": "castorini/first_mistral"},
          help="FIRST: listwise ranking from first-identifier-token logits, one forward pass per window")

@@ -143,12 +143,15 @@ class YesNoReranker(LLMPointwiseReranker):
 
 
 class Rank1Reranker(LLMPointwiseReranker):
-    """Rank1 (Weller et al., 2025): greedy reasoning after ``<think>`` until ``</think>``, then
-    score = P(" true") / (P(" true") + P(" false")) at the answer position.
+    """Rank1 (Weller et al., 2025): greedy reasoning after ``<think>``, then
+    score = P(" true") / (P(" true") + P(" false")) right after the model's own ``</think>``.
 
-    `max_reasoning_tokens` caps the reasoning; a capped chain is trimmed to its last full sentence and the answer
-    is forced after ``"\\n</think>"`` (the fallback of the reference implementation). The reasoning text is kept in
-    each hit's meta (``reasoning``, ``reasoning_tokens``, ``capped``) for explainability.
+    Defaults follow the reference implementation (orionw/rank1 ``rank1.py``): the raw prompt with the whole passage
+    (``max_passage_tokens=None``), up to 8,192 reasoning tokens, greedy decoding. When the output has no
+    ``</think>`` (the budget ran out, or the model ended first), the reference's forced-answer fallback is taken: the
+    reasoning is trimmed to its last full sentence and the answer is read after ``"\n</think>"``. Each hit's meta
+    keeps the reasoning (``reasoning``, ``reasoning_tokens``, ``forced`` for the fallback, ``capped`` when the
+    budget ran out).
     """
 
     name = "rank1"
@@ -156,8 +159,8 @@ class Rank1Reranker(LLMPointwiseReranker):
 
     def __init__(self, model: str | None = "jhu-clsp/rank1-7b", engine: str | Engine = "transformers",
                  engine_options: Mapping[str, Any] | None = None, template: str = "rank1",
-                 depth: int | None = None, batch_size: int = 16, max_passage_tokens: int | None = 512,
-                 max_reasoning_tokens: int = 1024, progress: bool = True) -> None:
+                 depth: int | None = None, batch_size: int = 16, max_passage_tokens: int | None = None,
+                 max_reasoning_tokens: int = 8192, progress: bool = True) -> None:
         if max_reasoning_tokens < 1:
             raise InputError(f"max_reasoning_tokens must be at least 1, got {max_reasoning_tokens}")
         super().__init__(model, engine, engine_options, template, depth, batch_size, max_passage_tokens, progress)
@@ -168,19 +171,33 @@ class Rank1Reranker(LLMPointwiseReranker):
     def _template_name(self, template: str) -> str:
         return "rank1" if template == "auto" else template
 
-    def reason(self, prompts: list[Prompt]) -> list[tuple[str, str, int, bool]]:
-        """For each raw prompt: (text to score after, reasoning, reasoning tokens, whether the cap was hit)."""
-        params = GenerationParams(max_tokens=self.max_reasoning_tokens, temperature=0.0, stop=(self.think_end,))
+    def continuation(self, base: str, generated: str) -> tuple[str, str, bool]:
+        """(text whose next token is the answer, the reasoning, whether the forced-answer fallback was taken).
+
+        `base` is the rendered prompt and `generated` the model's output. With a ``</think>`` in the output the
+        answer is read right after it; without one the reasoning is trimmed to its last full sentence and
+        ``"\n</think>"`` is forced, as the reference's ``_fix_incomplete_responses`` does.
+        """
+        at = generated.find(self.think_end)
+        if at >= 0:
+            reasoning = generated[:at]
+            return f"{base}{reasoning}{self.think_end}", reasoning, False
+        reasoning = _last_sentence(generated)
+        return f"{base}\n{reasoning}\n{self.think_end}", reasoning, True
+
+    def reason(self, prompts: list[Prompt]) -> list[tuple[str, str, int, bool, bool]]:
+        """For each prompt: (text to score after, reasoning, reasoning tokens, forced, capped).
+
+        Generation runs to EOS or the budget (the reference stops at "</think> true"/"</think> false", the end a
+        trained model writes anyway); the output is cut at its first ``</think>``.
+        """
+        params = GenerationParams(max_tokens=self.max_reasoning_tokens, temperature=0.0)
         out = []
         for s in self._chunks(len(prompts), "rank1 reasoning"):
             batch = prompts[s:s + self.batch_size]
             for p, g in zip(batch, self.engine.generate(batch, params)):
-                base = self.engine.render(p)
-                if g.finish_reason == "length":
-                    reasoning = _last_sentence(g.text)
-                    out.append((f"{base}\n{reasoning}\n{self.think_end}", reasoning, g.completion_tokens, True))
-                else:
-                    out.append((f"{base}{g.text}{self.think_end}", g.text, g.completion_tokens, False))
+                text, reasoning, forced = self.continuation(self.engine.render(p), g.text)
+                out.append((text, reasoning, g.completion_tokens, forced, g.finish_reason == "length"))
         return out
 
     def _rerank_batch(self, rankings: list[Ranking]) -> list[Ranking]:
@@ -193,10 +210,14 @@ class Rank1Reranker(LLMPointwiseReranker):
         lps: list[dict[str, float]] = []
         for s in self._chunks(len(conts), "rank1 answers"):
             lps.extend(self.engine.next_token_logprobs(conts[s:s + self.batch_size], [t, f]))
-        for (_, reasoning, n, capped), lp in zip(reasoned, lps):
+        for (_, reasoning, n, forced, capped), lp in zip(reasoned, lps):
             scores.append(1.0 / (1.0 + math.exp(lp[f] - lp[t])))  # P(true) / (P(true) + P(false))
-            metas.append({"reasoning": reasoning, "reasoning_tokens": n, "capped": capped,
+            metas.append({"reasoning": reasoning, "reasoning_tokens": n, "forced": forced, "capped": capped,
                           "logprob_true": lp[t], "logprob_false": lp[f]})
+        n_forced = sum(r[3] for r in reasoned)
+        if n_forced:
+            log.info("rank1: %d of %d outputs had no %s: answer forced (reference fallback)", n_forced,
+                     len(reasoned), self.think_end)
         return self._assemble(rankings, scores, metas, cut)
 
     def config(self) -> dict:

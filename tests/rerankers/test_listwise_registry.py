@@ -7,13 +7,14 @@ import pytest
 from rerankit.registry import build, resolve
 from rerankit.rerankers.first import FirstReranker
 from rerankit.rerankers.listwise import ListwiseReranker
+from rerankit.rerankers.reasonrank import ReasonRankReranker
 from rerankit.rerankers.setwise import SetwiseReranker
 
 EXPECTED = {
     "rankgpt": (ListwiseReranker, "rankgpt", None),
     "rankzephyr": (ListwiseReranker, "rankzephyr", "castorini/rank_zephyr_7b_v1_full"),
     "rankvicuna": (ListwiseReranker, "rankvicuna", "castorini/rank_vicuna_7b_v1"),
-    "reasonrank": (ListwiseReranker, "reasonrank", "liuwenhan/reasonrank-7B"),
+    "reasonrank": (ReasonRankReranker, "reasonrank", "liuwenhan/reasonrank-7B"),
     "first": (FirstReranker, "first", "castorini/first_mistral"),
     "rank-r1": (SetwiseReranker, "rank-r1", "ielabgroup/Rank-R1-7B-v0.1"),
 }

@@ -6,7 +6,7 @@ scoring can be compared exactly; the model itself is exercised by the end-to-end
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rerankit.engines.base import Capability, Engine, Generation, GenerationParams, Prompt, check_prompts
 from rerankit.engines.hf import HFTokenizerText
@@ -14,14 +14,18 @@ from rerankit.engines.hf import HFTokenizerText
 
 class ReplayEngine(HFTokenizerText, Engine):
     name = "replay"
-    capabilities = frozenset({Capability.GENERATE})
+    capabilities = frozenset({Capability.GENERATE, Capability.LOGPROBS})
 
-    def __init__(self, tokenizer_path: str, outputs: Sequence[str]) -> None:
+    def __init__(self, tokenizer_path: str, outputs: Sequence[str], finish: Sequence[str] | None = None,
+                 logprobs: Mapping[str, Sequence[float]] | None = None) -> None:
         from transformers import AutoTokenizer
 
         super().__init__(str(tokenizer_path))
         self.tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_path))
         self.outputs = list(outputs)
+        self.finish = list(finish) if finish is not None else ["stop"] * len(self.outputs)
+        self.logprobs = dict(logprobs or {})
+        self.scored: list[str] = []
         self.rendered: list[str] = []
         self.params: list[GenerationParams] = []
 
@@ -32,4 +36,16 @@ class ReplayEngine(HFTokenizerText, Engine):
         self.rendered.extend(self.render(p) for p in prompts)
         self.params.append(params or GenerationParams())
         out, self.outputs = self.outputs[:len(prompts)], self.outputs[len(prompts):]
-        return [Generation(t, "stop") for t in out]
+        fin, self.finish = self.finish[:len(prompts)], self.finish[len(prompts):]
+        return [Generation(t, f, 0, len(self.tokenize(t))) for t, f in zip(out, fin)]  # type: ignore[arg-type]
+
+    def next_token_logprobs(self, prompts: Sequence[Prompt], candidates: Sequence[str]) -> list[dict[str, float]]:
+        """The recorded log-probabilities of `candidates` after each rendered prompt (KeyError if unrecorded)."""
+        out = []
+        for p in check_prompts(prompts):
+            text = self.render(p)
+            self.scored.append(text)
+            if text not in self.logprobs:
+                raise AssertionError(f"no recorded log-probabilities after this text:\n{text[-300:]!r}")
+            out.append(dict(zip(candidates, self.logprobs[text])))
+        return out
