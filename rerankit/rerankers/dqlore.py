@@ -4,9 +4,12 @@
    nearest to the question alone.
 2. Second query, to the retriever: embed question + generated reasoning and take the ``n_candidates`` nearest
    exemplars (each embedded as its question + worked solution).
-3. LoRe: stack the query and candidate embeddings, centre them, project onto their top ``n_components``
-   principal components (SVD), and re-rank the candidates by inner product with the query in that low-rank space
-   (the reference code's flat inner-product index); the top ``k`` are the exemplars.
+3. LoRe: stack the query and candidate embeddings, centre them and take their SVD; re-rank the candidates by inner
+   product with the query in the reduced space; the top ``k`` are the exemplars. By default (``lore="reference"``)
+   this is the reference code's ``PCA_svd`` exactly: it keeps ``v[:k]`` of ``torch.svd`` with k = 128, i.e. the
+   first 128 *coordinates* of every right singular vector, and row i of the result stands for point i
+   (:func:`reference_lore_scores`); ``lore="pca"`` is the textbook projection of the points onto their top
+   ``n_components`` principal directions (:func:`low_rank_scores`).
 
 :class:`DQLoReSelector` selects from an exemplar pool (the shipped arithmetic pool by default) and returns a ready
 few-shot prompt; :class:`DQLoReReranker` applies steps 1 and 3 to candidate exemplars already in a ranking (their
@@ -31,16 +34,18 @@ from rerankit.errors import ConfigError, FormatError, InputError
 from rerankit.rerankers.base import Reranker
 from rerankit.rerankers.embedders import Embedder, make_embedder
 from rerankit.rerankers.templates import PromptTemplate, load_template
-from rerankit.types import Ranking
+from rerankit.types import Document, Ranking
 
 __all__ = ["Exemplar", "Selection", "DQLoReSelector", "DQLoReReranker", "load_exemplars", "low_rank_scores",
-           "extract_answer", "DEFAULT_POOL", "DEFAULT_DQLORE_LLM", "DEFAULT_DQLORE_ENCODER"]
+           "reference_lore_scores", "lore_scores", "exemplar_from_document", "extract_answer", "LORE_MODES",
+           "DEFAULT_POOL", "DEFAULT_DQLORE_LLM", "DEFAULT_DQLORE_ENCODER"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_POOL = "arith_exemplars.jsonl"
 DEFAULT_DQLORE_LLM = "Qwen/Qwen2.5-7B-Instruct"
 DEFAULT_DQLORE_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+LORE_MODES = ("reference", "pca")
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,23 @@ class Exemplar:
     def text(self) -> str:
         """What the retriever embeds for this exemplar: question and worked solution."""
         return f"{self.question}\n{self.solution}"
+
+    def to_document(self) -> Document:
+        """This exemplar as a candidate for :class:`DQLoReReranker` (question and solution kept in meta)."""
+        return Document(self.id, self.text, meta={**self.meta, "question": self.question, "solution": self.solution,
+                                                  "answer": self.answer})
+
+
+def exemplar_from_document(doc: Document) -> Exemplar:
+    """The exemplar a candidate document holds: meta ``question`` and ``solution`` (as
+    :meth:`Exemplar.to_document` writes them), else its text read as ``"question\nsolution"``."""
+    q, sol = doc.meta.get("question"), doc.meta.get("solution")
+    if q is None or sol is None:
+        q, sep, sol = doc.text.partition("\n")
+        if not sep or not q.strip() or not sol.strip():
+            raise InputError(f"candidate {doc.id!r} is not an exemplar: give it meta 'question' and 'solution' (see "
+                             "Exemplar.to_document) or text 'question\\nsolution'")
+    return Exemplar(doc.id, str(q), str(sol), str(doc.meta.get("answer", "")))
 
 
 @dataclass(frozen=True)
@@ -114,6 +136,37 @@ def low_rank_scores(query: np.ndarray, candidates: np.ndarray, n_components: int
     return z[1:] @ z[0]
 
 
+def reference_lore_scores(query: np.ndarray, candidates: np.ndarray, k: int = 128) -> np.ndarray:
+    """LoRe as the reference's ``PCA_svd`` + flat inner-product index compute it.
+
+    X = [query; candidates] is centred by the float32 matrix I - 11'/n, ``u, s, v = torch.svd(X)`` (v: dim x m), ``components = v[:k].t()`` (m x k:
+    row i holds the first k coordinates of right singular vector i), and candidate j scores
+    ``components[j + 1] . components[0]`` in float32 (faiss ``IndexFlatIP``).
+    """
+    import torch
+
+    if candidates.ndim != 2 or len(candidates) == 0:
+        raise InputError("reference_lore_scores needs a non-empty [n, dim] candidate matrix")
+    if k < 1:
+        raise InputError(f"n_components must be at least 1, got {k}")
+    x = torch.as_tensor(np.vstack([query[None, :], candidates]).astype(np.float32))
+    n = x.shape[0]
+    ones = torch.ones(n, 1)
+    centering = torch.eye(n) - (1 / n) * (ones @ ones.t())  # float32, as the reference builds it
+    _, _, v = torch.svd(centering.double() @ x.double())
+    comp = v[:k].t().to(torch.float32).numpy()
+    return comp[1:] @ comp[0]
+
+
+def lore_scores(query: np.ndarray, candidates: np.ndarray, n_components: int, mode: str = "reference") -> np.ndarray:
+    """LoRe scores of `candidates` for `query`: ``mode`` "reference" (PCA_svd) or "pca" (textbook projection)."""
+    if mode == "reference":
+        return reference_lore_scores(query, candidates, n_components)
+    if mode == "pca":
+        return low_rank_scores(query, candidates, n_components)
+    raise ConfigError(f"unknown lore mode {mode!r}; choose one of {', '.join(LORE_MODES)}")
+
+
 _ANSWER = re.compile(r"answer is\s*:?\s*\$?\s*(-?[\d,]*\.?\d+)", re.I)
 
 
@@ -136,9 +189,12 @@ class _DQLoReBase:
 
     def __init__(self, model: str | None, engine: str | Engine | None, engine_options: Mapping[str, Any] | None,
                  encoder: str | None, encoder_engine: str | Engine | None, n_components: int, max_tokens: int,
-                 template: str) -> None:
+                 template: str, lore: str = "reference") -> None:
         if n_components < 1:
             raise InputError(f"n_components must be at least 1, got {n_components}")
+        if lore not in LORE_MODES:
+            raise ConfigError(f"unknown lore mode {lore!r}; choose one of {', '.join(LORE_MODES)}")
+        self.lore = lore
         self.engine: Engine | None = None
         if engine is not None:
             if not isinstance(engine, Engine) and not model:
@@ -152,8 +208,11 @@ class _DQLoReBase:
         self.n_components = n_components
 
     def few_shot_prompt(self, question: str, exemplars: Sequence[Exemplar]) -> str:
-        """The completion-style few-shot CoT prompt: exemplars in the order given, then the question."""
-        fmt = str(self.template.extra.get("exemplar_format", "Question: {question}\nAnswer: {solution}\n\n"))
+        """The completion-style few-shot CoT prompt: exemplars (in the template's ``exemplar_format``) in the order
+        given, then the question."""
+        if "exemplar_format" not in self.template.extra:
+            raise ConfigError(f"prompt template {self.template.name!r} needs an 'exemplar_format' for DQ-LoRe")
+        fmt = str(self.template.extra["exemplar_format"])
         block = "".join(fmt.format(question=e.question, solution=e.solution) for e in exemplars)
         return self._render(self.template.fill(exemplars=block, question=question.strip()))
 
@@ -183,16 +242,20 @@ class DQLoReSelector(_DQLoReBase):
         pool: exemplars (or a JSONL path); the shipped arithmetic pool when None.
         k: exemplars returned; initial_k: exemplars in the first-query prompt (default k).
         n_candidates: second-query candidates re-ranked by LoRe (reference code: 16).
-        n_components: principal components kept (< n_candidates + 1 to be low-rank).
+        n_components: components kept (reference: 128 coordinates of each singular vector).
+        lore: "reference" (the reference's PCA_svd, default) or "pca" (textbook projection on n_components
+            principal directions).
         low_rank: False skips LoRe (plain second-query retrieval: the "DQ" ablation).
     """
 
     def __init__(self, model: str | None = DEFAULT_DQLORE_LLM, engine: str | Engine | None = "transformers",
                  engine_options: Mapping[str, Any] | None = None, encoder: str | None = DEFAULT_DQLORE_ENCODER,
                  encoder_engine: str | Engine | None = None, pool: Sequence[Exemplar] | str | Path | None = None,
-                 k: int = 4, initial_k: int | None = None, n_candidates: int = 16, n_components: int = 8,
-                 low_rank: bool = True, max_tokens: int = 192, template: str = "dq-lore") -> None:
-        super().__init__(model, engine, engine_options, encoder, encoder_engine, n_components, max_tokens, template)
+                 k: int = 4, initial_k: int | None = None, n_candidates: int = 16, n_components: int = 128,
+                 lore: str = "reference", low_rank: bool = True, max_tokens: int = 192,
+                 template: str = "dq-lore") -> None:
+        super().__init__(model, engine, engine_options, encoder, encoder_engine, n_components, max_tokens, template,
+                         lore)
         self.pool = list(pool) if isinstance(pool, Sequence) and not isinstance(pool, str) else load_exemplars(pool)
         if not self.pool:
             raise InputError("the exemplar pool is empty")
@@ -229,7 +292,7 @@ class DQLoReSelector(_DQLoReBase):
         for q, cot, vec in zip(qs, cots, second):
             cand = np.argsort(-(self.pool_vecs @ vec), kind="stable")[:self.n_candidates]
             if self.low_rank:
-                s = low_rank_scores(vec, self.pool_vecs[cand], self.n_components)
+                s = lore_scores(vec, self.pool_vecs[cand], self.n_components, self.lore)
             else:
                 s = self.pool_vecs[cand] @ vec
             top = np.argsort(-s, kind="stable")[:self.k]
@@ -242,45 +305,43 @@ class DQLoReSelector(_DQLoReBase):
     def config(self) -> dict:
         return {"name": "dq-lore", "engine": self._engine_config(), "embedder": self.embedder.config(), "k": self.k,
                 "initial_k": self.initial_k, "n_candidates": self.n_candidates, "n_components": self.n_components,
-                "low_rank": self.low_rank, "max_tokens": self.params.max_tokens, "pool": len(self.pool)}
+                "lore": self.lore, "low_rank": self.low_rank, "max_tokens": self.params.max_tokens,
+                "pool": len(self.pool)}
 
 
 class DQLoReReranker(_DQLoReBase, Reranker):
-    """DQ-LoRe as a reranker: candidates are exemplars (Document.text = question + worked solution), the query is
-    the test question. The LLM's CoT (prompted with the top ``initial_k`` candidates) joins the question as the
-    second query; candidates are ordered by LoRe scores (all of them, not only the top k)."""
+    """DQ-LoRe as a reranker: candidates are exemplars (see :func:`exemplar_from_document`; build them with
+    :meth:`Exemplar.to_document`), the query is the test question. The LLM's CoT (prompted with the top
+    ``initial_k`` candidates in the template's ``exemplar_format``) joins the question as the second query;
+    candidates are ordered by LoRe scores (all of them, not only the top k)."""
 
     name = "dq-lore"
 
     def __init__(self, model: str | None = DEFAULT_DQLORE_LLM, engine: str | Engine = "transformers",
                  engine_options: Mapping[str, Any] | None = None, depth: int | None = None,
                  encoder: str | None = DEFAULT_DQLORE_ENCODER, encoder_engine: str | Engine | None = None,
-                 initial_k: int = 4, n_components: int = 8, max_tokens: int = 192, template: str = "dq-lore") -> None:
+                 initial_k: int = 4, n_components: int = 128, lore: str = "reference", max_tokens: int = 192,
+                 template: str = "dq-lore") -> None:
         Reranker.__init__(self, depth)
         _DQLoReBase.__init__(self, model, engine, engine_options, encoder, encoder_engine, n_components,
-                             max_tokens, template)
+                             max_tokens, template, lore)
         if initial_k < 0:
             raise InputError(f"initial_k must be >= 0, got {initial_k}")
         self.initial_k = initial_k
 
     def _rerank_batch(self, rankings: list[Ranking]) -> list[Ranking]:
-        prompts = []
-        for r in rankings:
-            init = [Exemplar(h.doc.id, h.doc.title or "", h.doc.text) for h in r.hits[:self.initial_k]][::-1]
-            block = "".join(f"{e.solution}\n\n" if not e.question else
-                            f"Question: {e.question}\nAnswer: {e.solution}\n\n" for e in init)
-            filled = self.template.fill(exemplars=block, question=r.query.text.strip())
-            prompts.append(self._render(filled))
+        exemplars = [[exemplar_from_document(h.doc) for h in r.hits] for r in rankings]  # checked before the LLM
+        prompts = [self.few_shot_prompt(r.query.text, ex[:self.initial_k][::-1]) for r, ex in zip(rankings, exemplars)]
         cots = self.reasoning(prompts)
         queries = self.embedder.encode([f"{r.query.text}\n{c}" for r, c in zip(rankings, cots)])
         out = []
         for r, cot, vec in zip(rankings, cots, queries):
             docs = self.embedder.encode([h.doc.full_text for h in r.hits])
-            s = low_rank_scores(vec, docs, self.n_components) if len(docs) > 1 else docs @ vec
+            s = lore_scores(vec, docs, self.n_components, self.lore) if len(docs) > 1 else docs @ vec
             out.append(r.sorted_by([float(x) for x in s], reranker=self.name, dq_lore_reasoning=cot))
         return out
 
     def config(self) -> dict:
         return {**Reranker.config(self), "engine": self._engine_config(), "embedder": self.embedder.config(),
-                "initial_k": self.initial_k, "n_components": self.n_components,
+                "initial_k": self.initial_k, "n_components": self.n_components, "lore": self.lore,
                 "max_tokens": self.params.max_tokens, "template": self.template.name}

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from rerankit.errors import FormatError, InputError
-from rerankit.rerankers.dqlore import extract_answer, load_exemplars, low_rank_scores
+from rerankit.rerankers.dqlore import (
+    exemplar_from_document,
+    extract_answer,
+    load_exemplars,
+    low_rank_scores,
+    reference_lore_scores,
+)
+from rerankit.types import Document
+
+GOLDEN = json.loads((Path(__file__).parent / "goldens" / "dqlore.json").read_text())
 
 
 def test_shipped_pool_is_consistent():
@@ -34,6 +44,29 @@ def test_low_rank_scores_are_a_pca_projection():
     assert not np.allclose(np.argsort(-low), np.argsort(-full))
     with pytest.raises(InputError):
         low_rank_scores(q, c, 0)
+
+
+@pytest.mark.parametrize("case", GOLDEN["cases"], ids=lambda c: f"dim{c['dim']}-seed{c['seed']}")
+def test_lore_is_the_reference_pca_svd(case):
+    """Scores and order equal those of the reference's PCA_svd + inner-product index (goldens/make_dqlore.py)."""
+    assert GOLDEN["repo"] == "AI4fun/DQ-LoRe" and len(GOLDEN["commit"]) == 40
+    x = np.asarray(case["embeddings"], dtype=np.float32)
+    s = reference_lore_scores(x[0], x[1:], case["k"])
+    assert s[case["order"]] == pytest.approx(case["scores_in_order"], abs=1e-6)
+    if case["dim"] > case["k"]:  # with dim <= 128 the rows are orthonormal: every score is ~0 and order is noise
+        assert list(np.argsort(-s, kind="stable")) == case["order"]
+    else:
+        assert np.abs(s).max() < 1e-6
+
+
+def test_candidates_are_read_as_exemplars():
+    pool = load_exemplars()
+    e = pool[0]
+    assert exemplar_from_document(e.to_document()) == e.__class__(e.id, e.question, e.solution, e.answer)
+    assert exemplar_from_document(Document("x", "What is 2 + 2?\n2 + 2 = 4. The answer is 4.")).question == \
+        "What is 2 + 2?"
+    with pytest.raises(InputError, match="not an exemplar"):
+        exemplar_from_document(Document("t", "a passage with a title but no question", title="Title"))
 
 
 def test_extract_answer():
@@ -69,6 +102,7 @@ def test_low_rank_reranking_changes_the_selection(minilm, split):
 
     train, held = split
     lore = DQLoReSelector(engine=None, encoder=str(minilm), pool=train, k=4)
+    assert lore.lore == "reference" and lore.n_components == 128
     plain = DQLoReSelector(engine=None, encoder=str(minilm), pool=train, k=4, low_rank=False)
     questions = [e.question for e in held]
     cots = [e.solution for e in held]  # reasoning given (an oracle CoT): this test needs no LLM
@@ -111,13 +145,13 @@ def test_cli_needs_a_question():
 @pytest.mark.slow
 def test_dq_lore_as_a_registered_reranker(minilm, smollm, split):
     from rerankit.registry import build
-    from rerankit.types import Document, Hit, Query, Ranking
+    from rerankit.types import Hit, Query, Ranking
 
     train, held = split
-    hits = tuple(Hit(Document(e.id, e.solution, title=e.question), float(20 - i)) for i, e in enumerate(train[:8]))
+    hits = tuple(Hit(e.to_document(), float(20 - i)) for i, e in enumerate(train[:8]))
     rr = build("reranker", "dq-lore", model=str(smollm), encoder=str(minilm), initial_k=2, max_tokens=16)
     out = rr.rerank(Ranking(Query("t1", held[0].question), hits))
     assert sorted(out.ids()) == sorted(h.id for h in hits)
     assert isinstance(out.meta["dq_lore_reasoning"], str)
     assert out.ids() != [h.id for h in hits]  # reordered by the LoRe scores
-    assert rr.config()["n_components"] == 8
+    assert rr.config()["n_components"] == 128 and rr.config()["lore"] == "reference"
