@@ -9,7 +9,8 @@ ranks by it instead.
 Works with any sentence-transformers bi-encoder (the prompt is embedded as plain text; since such encoders read
 only a few hundred tokens, each of the K passages is cut to an equal share of the encoder's window so that the
 query at the end of the prompt is never cut off) and with decoder embedding models through an engine's ``embed``
-(chat-rendered prompt, last-token pooling, end-of-text appended to documents, as in the reference code).
+(chat-rendered prompt with thinking disabled, last-token pooling, the template's ``document_suffix``
+"<|endoftext|>" appended to documents and to the query-only prompt, as in the reference code).
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ class E2RankReranker(Reranker):
         self.task = task
         self.task_fields = {k: str(v) for k, v in tasks[task].items()}
         self.query_instruction = (not self.is_st) if query_instruction is None else bool(query_instruction)
+        # sentence-transformers models take plain text; decoder embedders get the reference's literal suffix
+        self.suffix = "" if self.is_st else str(self.template.extra.get("document_suffix", self.embedder.eos))
         self.max_doc_words = max_doc_words
 
     # ---- prompts --------------------------------------------------------------------------------------------
@@ -85,7 +88,7 @@ class E2RankReranker(Reranker):
         if not self.query_instruction:
             return query
         fmt = str(self.template.extra.get("query_format", "Instruct: {query_instruction}\nQuery:{query}"))
-        return fmt.format(query_instruction=self.task_fields["query_instruction"], query=query) + self.embedder.eos
+        return fmt.format(query_instruction=self.task_fields["query_instruction"], query=query) + self.suffix
 
     def pseudo_query(self, query: str, docs: list[str]) -> str:
         """The listwise prompt over `docs` (best first), fitted to the embedder's window, as embedded."""
@@ -113,7 +116,7 @@ class E2RankReranker(Reranker):
 
     # ---- reranking -------------------------------------------------------------------------------------------
     def _rerank_batch(self, rankings: list[Ranking]) -> list[Ranking]:
-        eos = self.embedder.eos
+        eos = self.suffix
         index: dict[tuple[str, str], int] = {}
         doc_texts: list[str] = []
         per_query: list[list[int]] = []

@@ -6,15 +6,25 @@ scoring can be compared exactly; the model itself is exercised by the end-to-end
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
+
+import numpy as np
 
 from rerankit.engines.base import Capability, Engine, Generation, GenerationParams, Prompt, check_prompts
 from rerankit.engines.hf import HFTokenizerText
 
 
+def hash_vector(text: str, dim: int = 64) -> np.ndarray:
+    """A unit vector determined by `text` alone (a stand-in embedding shared by a reference run and rerankit)."""
+    seed = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
+    v = np.random.default_rng(seed).normal(size=dim)
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
 class ReplayEngine(HFTokenizerText, Engine):
     name = "replay"
-    capabilities = frozenset({Capability.GENERATE, Capability.LOGPROBS})
+    capabilities = frozenset({Capability.GENERATE, Capability.LOGPROBS, Capability.EMBED})
 
     def __init__(self, tokenizer_path: str, outputs: Sequence[str], finish: Sequence[str] | None = None,
                  logprobs: Mapping[str, Sequence[float]] | None = None) -> None:
@@ -26,6 +36,7 @@ class ReplayEngine(HFTokenizerText, Engine):
         self.finish = list(finish) if finish is not None else ["stop"] * len(self.outputs)
         self.logprobs = dict(logprobs or {})
         self.scored: list[str] = []
+        self.embedded: list[str] = []
         self.rendered: list[str] = []
         self.params: list[GenerationParams] = []
 
@@ -49,3 +60,8 @@ class ReplayEngine(HFTokenizerText, Engine):
                 raise AssertionError(f"no recorded log-probabilities after this text:\n{text[-300:]!r}")
             out.append(dict(zip(candidates, self.logprobs[text])))
         return out
+
+    def embed(self, texts: Sequence[str], normalize: bool = True) -> np.ndarray:
+        """Hash vectors of `texts` (see :func:`hash_vector`), recording what was embedded."""
+        self.embedded.extend(texts)
+        return np.stack([hash_vector(t) for t in texts])
