@@ -30,7 +30,7 @@ class ReplayEngine(HFTokenizerText, Engine):
                  logprobs: Mapping[str, Sequence[float]] | None = None) -> None:
         from transformers import AutoTokenizer
 
-        super().__init__(str(tokenizer_path))
+        super().__init__(str(tokenizer_path), context_length=32768)
         self.tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_path))
         self.outputs = list(outputs)
         self.finish = list(finish) if finish is not None else ["stop"] * len(self.outputs)
