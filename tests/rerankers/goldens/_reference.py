@@ -39,6 +39,8 @@ def exec_source(name: str, source: str, filename: str) -> types.ModuleType:
     """Execute reference source as a fresh module (nothing of it is imported into rerankit)."""
     mod = types.ModuleType(name)
     mod.__file__ = filename
+    if name != "__main__":
+        sys.modules[name] = mod  # dataclasses look their module up while the source runs
     code = compile(source, filename, "exec")
     exec(code, mod.__dict__)  # noqa: S102 - running the reference implementation is the point
     return mod
