@@ -30,6 +30,9 @@ def main() -> None:
     ap.add_argument("-k", type=int, default=3, help="exemplars per prompt")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N held-back questions (0: all)")
     ap.add_argument("--max-tokens", type=int, default=96)
+    ap.add_argument("--lore", default="reference", choices=["reference", "pca"],
+                    help="LoRe: the reference's PCA_svd (default) or the textbook projection")
+    ap.add_argument("--n-components", type=int, default=128)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="eval/results/dqlore.jsonl")
     args = ap.parse_args()
@@ -42,7 +45,8 @@ def main() -> None:
         held = held[:args.limit]
     engine = get_engine("transformers", args.model, batch_size=8)
     t0 = time.perf_counter()
-    lore = DQLoReSelector(engine=engine, encoder=args.encoder, pool=train, k=args.k, max_tokens=args.max_tokens)
+    lore = DQLoReSelector(engine=engine, encoder=args.encoder, pool=train, k=args.k, max_tokens=args.max_tokens,
+                          lore=args.lore, n_components=args.n_components)
     questions = [e.question for e in held]
     sel = lore.select_many(questions)  # first query (CoT) + retrieval + LoRe
     lore.low_rank = False
@@ -57,7 +61,8 @@ def main() -> None:
         answers[name] = [extract_answer(g.text) for g in gens]
     dt = time.perf_counter() - t0
     first_cot = sum(extract_answer(s.reasoning) == e.answer for s, e in zip(sel, held)) / len(held)
-    row = {"model": args.model, "encoder": args.encoder, "k": args.k, "test_questions": len(held),
+    row = {"model": args.model, "encoder": args.encoder, "k": args.k, "lore": args.lore,
+           "n_components": args.n_components, "test_questions": len(held),
            "pool": len(train), "first_cot_accuracy": first_cot, "seconds": dt,
            "accuracy": {n: sum(a == e.answer for a, e in zip(v, held)) / len(held) for n, v in answers.items()},
            "changed_by_lore": sum([x.id for x in a.exemplars] != [x.id for x in b.exemplars]

@@ -65,6 +65,7 @@ def main() -> None:
     ap.add_argument("--option", action="append", default=[], help="reranker option key=value (JSON value)")
     ap.add_argument("--random-seeds", type=int, default=20)
     ap.add_argument("--out", default="eval/results/nongenerative.jsonl")
+    ap.add_argument("--save-outputs", default=None, help="grouprank: write the raw model answers (JSON list) here")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -101,6 +102,29 @@ def main() -> None:
                 rep[k] = rep.get(k, 0) + v
         row["repairs"] = rep
         row["groups"] = sum(r.meta.get("grouprank_groups", 0) for r in out)
+        if args.save_outputs:
+            raw = [t for r in out for t in r.meta.get("grouprank_outputs", [])]
+            Path(args.save_outputs).write_text(json.dumps(raw, indent=1, ensure_ascii=False) + "\n")
+        # the same run's rerank scores, ordered alone and with min-max-scaled BM25 (no extra model calls)
+        head = {r.query.id: r.top(args.depth) for r in out}
+        first = {r.query.id: {h.id: h.score for h in r.hits} for r in run.values()}
+        w = reranker.retriever_weight
+
+        def order(key):
+            return {q: r.sorted_by([key(q, h) for h in r.hits]) for q, r in head.items()}
+
+        def gscore(h):
+            return h.meta["grouprank_score"] if h.meta.get("grouprank_score") is not None else -1.0
+
+        span = {q: (min(first[q][h.id] for h in r.hits), max(first[q][h.id] for h in r.hits)) for q, r in head.items()}
+
+        def minmax(q, h):  # over the reranked head, as the reranker's retriever_norm="minmax" scales it
+            lo, hi = span[q]
+            return (1 - w) * gscore(h) + w * ((first[q][h.id] - lo) / (hi - lo) if hi > lo else 0.0)
+
+        row["grouprank_rerank_only"] = evaluate(order(lambda q, h: gscore(h)), ds.qrels, ["ndcg@10"],
+                                                relevance_level=level)["ndcg@10"]
+        row["grouprank_minmax"] = evaluate(order(minmax), ds.qrels, ["ndcg@10"], relevance_level=level)["ndcg@10"]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "a", encoding="utf-8") as f:
         f.write(json.dumps(row) + "\n")
@@ -112,6 +136,8 @@ def main() -> None:
         print(f"e2rank query-only cosine (same model, same candidates): {row['e2rank_query_only']:.4f}")
     if "repairs" in row:
         print(f"grouprank answer repairs over {row['groups']} groups: {row['repairs']}")
+        print(f"grouprank same outputs, rerank score alone: {row['grouprank_rerank_only']:.4f}; with min-max BM25 "
+              f"(retriever_norm='minmax'): {row['grouprank_minmax']:.4f}")
 
 
 if __name__ == "__main__":
