@@ -155,3 +155,17 @@ def test_dq_lore_as_a_registered_reranker(minilm, smollm, split):
     assert isinstance(out.meta["dq_lore_reasoning"], str)
     assert out.ids() != [h.id for h in hits]  # reordered by the LoRe scores
     assert rr.config()["n_components"] == 128 and rr.config()["lore"] == "reference"
+
+
+def test_exemplars_are_written_with_the_templates_format(minilm, tmp_path, split):
+    from rerankit.rerankers.dqlore import DQLoReSelector
+
+    t = tmp_path / "mine.yaml"
+    t.write_text('name: mine\nsource: a test format\nformat: raw\ntemplate: "{exemplars}Q: {question}\\nA:"\n'
+                 'exemplar_format: "Q: {question}\\nA: {solution}\\n---\\n"\n')
+    train, held = split
+    sel = DQLoReSelector(engine=None, encoder=str(minilm), pool=train[:10], k=2, template=str(t))
+    out = sel.select(held[0].question, held[0].solution)
+    a, b = out.exemplars[::-1]
+    assert out.prompt == f"Q: {a.question}\nA: {a.solution}\n---\nQ: {b.question}\nA: {b.solution}\n---\n" \
+                         f"Q: {held[0].question}\nA:"
