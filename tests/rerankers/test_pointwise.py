@@ -99,7 +99,7 @@ def test_rank1_caps_reasoning_falls_back_and_keeps_the_reasoning(engine):
     out = rr.rerank(TIDES)
     for h in out:
         assert 0.0 < h.score < 1.0
-        assert h.meta["capped"] is True and h.meta["reasoning_tokens"] == 6
+        assert h.meta["capped"] is True and h.meta["forced"] is True and h.meta["reasoning_tokens"] == 6
         assert isinstance(h.meta["reasoning"], str)
         # the fallback forces the answer after "\n</think>" and scores P(true) / (P(true) + P(false))
         prompt = ("Determine if the following passage is relevant to the query. Answer only with 'true' or "
