@@ -139,9 +139,9 @@ def low_rank_scores(query: np.ndarray, candidates: np.ndarray, n_components: int
 def reference_lore_scores(query: np.ndarray, candidates: np.ndarray, k: int = 128) -> np.ndarray:
     """LoRe as the reference's ``PCA_svd`` + flat inner-product index compute it.
 
-    X = [query; candidates] is centred by the float32 matrix I - 11'/n, ``u, s, v = torch.svd(X)`` (v: dim x m), ``components = v[:k].t()`` (m x k:
-    row i holds the first k coordinates of right singular vector i), and candidate j scores
-    ``components[j + 1] . components[0]`` in float32 (faiss ``IndexFlatIP``).
+    X = [query; candidates] is centred by the float32 matrix I - 11'/n, ``u, s, v = torch.svd(X)`` (v: dim x m),
+    ``components = v[:k].t()`` (m x k: row i holds the first k coordinates of right singular vector i), and
+    candidate j scores ``components[j + 1] . components[0]`` in float32 (faiss ``IndexFlatIP``).
     """
     import torch
 

@@ -37,7 +37,8 @@ def test_prompts_are_the_reference_prompts_byte_for_byte(sc, qwen):
 
     n = len(sc["docs"])
     eng = ReplayEngine(str(qwen), ["<think>x</think> <answer>[1] > [2]</answer>"])
-    rr = ReasonRankReranker(engine=eng, window_size=n, stride=n, max_passage_tokens=sc["max_passage_tokens"], progress=False)
+    rr = ReasonRankReranker(engine=eng, window_size=n, stride=n, max_passage_tokens=sc["max_passage_tokens"],
+                            progress=False)
     hits = tuple(Hit(Document(d["id"], d["text"], d["title"]), float(n - i)) for i, d in enumerate(sc["docs"]))
     out = rr.rerank(Ranking(Query("q", sc["query"]), hits))
     assert eng.rendered == [sc["prompt"]]
