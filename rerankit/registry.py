@@ -11,6 +11,9 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
+import numbers
+import types
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,6 +113,52 @@ def _check_signature(cls: Callable[..., Any], kind: str, name: str, kwargs: dict
                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
         raise ConfigError(f"cannot build {kind} {name!r} with options {sorted(kwargs)}: {exc}; "
                           f"it accepts {', '.join(accepted)}") from None
+    hints = _type_hints(cls)
+    for key, value in kwargs.items():
+        expected = hints.get(key)
+        if expected is not None and not _fits(value, expected):
+            raise ConfigError(f"option {key}={value!r} of {kind} {name!r} must be {_describe(expected)}, "
+                              f"got {type(value).__name__}")
+
+
+_SIMPLE = (bool, int, float)
+
+
+def _type_hints(cls: Any) -> dict[str, Any]:
+    """The constructor's annotations that name simple types (bool, int, float, optionally None); others are
+    not checked here (the constructor validates them)."""
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # annotations naming things only imported for type checkers: check nothing
+        return {}
+    out: dict[str, Any] = {}
+    for key, hint in hints.items():
+        union = isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
+        members = tuple(m for m in (typing.get_args(hint) if union else (hint,)) if m is not type(None))
+        if members and all(m in _SIMPLE for m in members):
+            out[key] = (members, union and type(None) in typing.get_args(hint))
+    return out
+
+
+def _fits(value: Any, expected: tuple[tuple[type, ...], bool]) -> bool:
+    """Whether `value` suits the annotation: ints pass for floats, 0/1 for bools; strings never pass for numbers."""
+    members, optional = expected
+    if value is None:
+        return optional
+    if isinstance(value, bool):
+        return bool in members
+    if isinstance(value, numbers.Integral):
+        return int in members or float in members or (bool in members and value in (0, 1))
+    if isinstance(value, numbers.Real):
+        return float in members
+    return False
+
+
+def _describe(expected: tuple[tuple[type, ...], bool]) -> str:
+    members, optional = expected
+    words = {bool: "true or false", int: "an integer", float: "a number"}
+    text = " or ".join(words[m] for m in members)
+    return text + (" (or null)" if optional else "")
 
 
 def stage_class(kind: str, name: str) -> Any:

@@ -45,3 +45,14 @@ def test_only_a_signature_mismatch_becomes_a_config_error():
 class _BrokenInside:
     def __init__(self, width: int = 1) -> None:
         self.width = width + "px"  # a bug: TypeError from inside the constructor
+
+
+def test_option_values_of_the_wrong_type_are_config_errors():
+    """Values from `-o key=value` or a config file are checked against the constructor's simple annotations."""
+    with pytest.raises(ConfigError, match="option n_threads='x' of retriever 'bm25' must be an integer"):
+        build("retriever", "bm25", n_threads="x")
+    with pytest.raises(ConfigError, match="option show_progress='yes' .* must be true or false"):
+        build("retriever", "bm25", show_progress="yes")
+    with pytest.raises(ConfigError, match="option k1='big' .* must be a number"):
+        build("retriever", "bm25", k1="big")
+    assert build("retriever", "bm25", k1=1, b=0.5, show_progress=False).k1 == 1.0  # an int is a fine float

@@ -178,7 +178,8 @@ def _stopword_set(stopwords: str | Sequence[str] | None) -> frozenset[str] | Non
         return None
     if stopwords == "lucene":
         return LUCENE_STOPWORDS
-    if isinstance(stopwords, str):
+    if isinstance(stopwords, str) or not isinstance(stopwords, Iterable) or \
+            not all(isinstance(w, str) for w in stopwords):
         raise InputError(f"stopwords must be 'lucene', 'none' or a list of words, got {stopwords!r}")
     return frozenset(stopwords)
 
