@@ -190,6 +190,7 @@ def cli_cases(env: Env) -> list[Case]:
         ("-o unknown option name", ["eval", "--dataset", f, "-o", "colour=red"], "colour"),
         ("-o k1 not a number", ["eval", "--dataset", f, "-o", "k1=big"], "k1"),
         ("-o stopwords unknown", ["eval", "--dataset", f, "-o", "stopwords=french"], "stopwords"),
+        ("-o integer option given text", ["eval", "--dataset", f, "-o", "n_threads=many"], "n_threads|integer"),
         ("--output is a directory", ["eval", "--dataset", f, "--output", str(w / "outdir")], "is a directory"),
         ("--output under a file", ["eval", "--dataset", f, "--output", str(w / "afile" / "run.trec")], "is a file"),
         ("unknown reranker", ["eval", "--dataset", f, "--reranker", "nonexistent"], "unknown reranker"),
@@ -310,6 +311,12 @@ def api_cases(env: Env) -> list[Case]:
     err('build("retriever", "bm25", colour=1)', lambda: build("retriever", "bm25", colour=1), "colour",
         "ConfigError")
     err("build(name=5)", lambda: build("retriever", 5), "must be a string", "ConfigError")
+    err('build("retriever", "splade", batch_size="x")', lambda: build("retriever", "splade", model="m",
+                                                                      batch_size="x"), "batch_size|integer",
+        "ConfigError")
+    err('build("reranker", "yes-no", depth="10")', lambda: build("reranker", "yes-no", depth="10"), "depth|integer",
+        "ConfigError")
+    err("BM25Retriever(stopwords=5)", lambda: BM25Retriever(stopwords=5), "stopwords", "InputError")
     err("evaluate: NaN score", lambda: evaluate({"q1": {"d1": float("nan")}}, {"q1": {"d1": 1}}), "NaN",
         "InputError")
     err("evaluate: inf score in a dict", lambda: evaluate({"q1": {"d1": float("inf")}}, {"q1": {"d1": 1}}), "inf",
