@@ -71,13 +71,17 @@ class LLMPointwiseReranker(Reranker):
                 was_cut = False
                 if self.max_passage_tokens is not None:
                     text, was_cut = self.engine.truncate(text, self.max_passage_tokens)
-                prompts.append(self.template.fill(query=r.query.text, document=text, **fields))
+                prompts.append(self.template.fill(query=self.query_text(r.query.text), document=text, **fields))
                 cut.append(was_cut)
         n_cut = sum(cut)
         if n_cut:
             log.info("%s: %d of %d passages truncated to %d tokens", self.name, n_cut, len(cut),
                      self.max_passage_tokens)
         return prompts, cut
+
+    def query_text(self, query: str) -> str:
+        """The query as it goes into the prompt (methods with query prompts override this)."""
+        return query
 
     def _chunks(self, n: int, desc: str) -> Any:
         starts = range(0, n, self.batch_size)
@@ -160,16 +164,35 @@ class Rank1Reranker(LLMPointwiseReranker):
     def __init__(self, model: str | None = "jhu-clsp/rank1-7b", engine: str | Engine = "transformers",
                  engine_options: Mapping[str, Any] | None = None, template: str = "rank1",
                  depth: int | None = None, batch_size: int = 16, max_passage_tokens: int | None = None,
-                 max_reasoning_tokens: int = 8192, progress: bool = True) -> None:
+                 max_reasoning_tokens: int = 8192, query_prompt: str | None = None, progress: bool = True) -> None:
         if max_reasoning_tokens < 1:
             raise InputError(f"max_reasoning_tokens must be at least 1, got {max_reasoning_tokens}")
         super().__init__(model, engine, engine_options, template, depth, batch_size, max_passage_tokens, progress)
         self.max_reasoning_tokens = max_reasoning_tokens
+        self.query_prompt = query_prompt
+        self._query_prompt = self._resolve_query_prompt(query_prompt)
         self.think_end = str(self.template.extra.get("think_end", "</think>"))
         self.labels = (self.template.label("positive"), self.template.label("negative"))
 
     def _template_name(self, template: str) -> str:
         return "rank1" if template == "auto" else template
+
+    def _resolve_query_prompt(self, name: str | None) -> str | None:
+        """A shipped query prompt by dataset name (as the reference's get_prompt: "BrightRetrieval_<task>", else
+        "BrightRetrieval"), or a literal text holding FILL_QUERY_HERE."""
+        if name is None or "FILL_QUERY_HERE" in name:
+            return name
+        table = {str(k): str(v) for k, v in (self.template.extra.get("query_prompts") or {}).items()}
+        if name in table:
+            return table[name]
+        if name.split("_", 1)[0] in table and "_" in name:
+            return table[name.split("_", 1)[0]]
+        raise ConfigError(f"unknown rank1 query_prompt {name!r}: give a text containing FILL_QUERY_HERE or one of "
+                          f"{', '.join(sorted(table))}")
+
+    def query_text(self, query: str) -> str:
+        """The reference's query prompt with the query filled in (the bare query without one)."""
+        return self._query_prompt.replace("FILL_QUERY_HERE", query) if self._query_prompt else query
 
     def continuation(self, base: str, generated: str) -> tuple[str, str, bool]:
         """(text whose next token is the answer, the reasoning, whether the forced-answer fallback was taken).
@@ -221,7 +244,8 @@ class Rank1Reranker(LLMPointwiseReranker):
         return self._assemble(rankings, scores, metas, cut)
 
     def config(self) -> dict:
-        return {**super().config(), "max_reasoning_tokens": self.max_reasoning_tokens}
+        return {**super().config(), "max_reasoning_tokens": self.max_reasoning_tokens,
+                "query_prompt": self._query_prompt}
 
 
 def _last_sentence(text: str) -> str:

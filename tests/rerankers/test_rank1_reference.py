@@ -49,3 +49,17 @@ def test_forced_answers_and_scores_are_the_reference(run):
         assert h.score == pytest.approx(ref, abs=1e-12)
         assert h.meta["forced"] is ("</think>" not in GOLDEN["outputs"][i])
         assert h.meta["capped"] is (GOLDEN["finish"][i] == "length")
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN["query_prompts"]))
+def test_dataset_query_prompts_are_the_reference_prompts(name, qwen):
+    from rerankit.errors import ConfigError
+    from rerankit.rerankers.pointwise import Rank1Reranker
+
+    from .goldens.replay import ReplayEngine
+
+    rr = Rank1Reranker(engine=ReplayEngine(str(qwen), []), query_prompt=name, progress=False)
+    got = rr.template.fill(query=rr.query_text(GOLDEN["query"]), document=GOLDEN["passages"][0])
+    assert got == GOLDEN["query_prompts"][name]
+    with pytest.raises(ConfigError, match="FILL_QUERY_HERE"):
+        Rank1Reranker(engine=ReplayEngine(str(qwen), []), query_prompt="NoSuchDataset", progress=False)

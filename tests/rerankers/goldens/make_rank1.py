@@ -115,6 +115,13 @@ def main() -> None:
     model = mod.rank1(model_name_or_path=args.tokenizer)
     state["tok"] = {"true": model.true_token, "false": model.false_token}
     scores = model.predict([(ranking.query.text, p) for p in passages])
+    prompts_mod = exec_source("rank1_prompts", show(args.reference, commit, "prompts.py"), "prompts.py")
+    names = [*prompts_mod.PROMPT_DICT, "BrightRetrieval_biology"]
+    query_prompts = {}
+    for name in names:
+        task, _, sub = name.partition("_")
+        text = prompts_mod.get_prompt(task, sub or None) if task == "BrightRetrieval" else prompts_mod.get_prompt(name)
+        query_prompts[name] = model.return_prompt(ranking.query.text, passages[0], text)
     fixture = {"repo": REPO, "commit": commit, "path": PATH, "generator": "tests/rerankers/goldens/make_rank1.py",
                "tokenizer": "qwen2.5-coder-0.5b-instruct (packaged)",
                "defaults": {"max_output_tokens": model.max_output_tokens, "context_size": model.context_size},
@@ -123,7 +130,7 @@ def main() -> None:
                "query": ranking.query.text, "passages": passages,
                "outputs": [o for o, _ in OUTPUTS], "finish": [f for _, f in OUTPUTS],
                "prompts": state["prompts"], "forced_prompts": state["forced"], "scores": list(scores),
-               "logprobs": state["table"]}
+               "logprobs": state["table"], "query_prompts": query_prompts}
     Path(args.out).write_text(json.dumps(fixture, indent=1, ensure_ascii=False) + "\n")
     print(f"wrote {args.out}: {len(scores)} scores, {len(state['forced'])} forced, {REPO}@{commit[:8]}")
 

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 import numpy as np
 
 from rerankit.engines.base import Capability, Engine, Generation, GenerationParams, Prompt, check_prompts
 from rerankit.engines.hf import HFTokenizerText
+
+
+@lru_cache(maxsize=4)
+def _tokenizer(path: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path)
 
 
 def hash_vector(text: str, dim: int = 64) -> np.ndarray:
@@ -28,10 +36,8 @@ class ReplayEngine(HFTokenizerText, Engine):
 
     def __init__(self, tokenizer_path: str, outputs: Sequence[str], finish: Sequence[str] | None = None,
                  logprobs: Mapping[str, Sequence[float]] | None = None) -> None:
-        from transformers import AutoTokenizer
-
         super().__init__(str(tokenizer_path), context_length=32768)
-        self.tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_path))
+        self.tokenizer = _tokenizer(str(tokenizer_path))  # shared: the tests only read it
         self.outputs = list(outputs)
         self.finish = list(finish) if finish is not None else ["stop"] * len(self.outputs)
         self.logprobs = dict(logprobs or {})
