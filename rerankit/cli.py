@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -204,16 +205,25 @@ def index_cmd(dataset_id: str, data_dir: str | None, retriever: str, model: str 
     """Build an index over a dataset's corpus and save it to a folder (search it with `rerankit search --index`)."""
     _setup_logging(verbose)
     from rerankit.data import load_dataset
+    from rerankit.indexes import is_replaceable, save_index
     from rerankit.registry import build
     from rerankit.retrievers.base import IndexedRetriever
 
+    out = Path(output)
+    if out.exists() and not (out.is_dir() and is_replaceable(out)):
+        raise ConfigError(f"--output {output} exists and is not a rerankit index folder: refusing to overwrite it; "
+                          "choose a new or empty folder")
+    existing = next(p for p in [out.absolute(), *out.absolute().parents] if p.exists())
+    if not os.access(existing if existing.is_dir() else existing.parent, os.W_OK):
+        raise ConfigError(f"--output {output}: {existing} is not writable")
     ds = load_dataset(dataset_id, data_dir=data_dir)
     ret = build("retriever", retriever, model=model, **_parse_options(options))
     if not isinstance(ret, IndexedRetriever):
         raise ConfigError(f"retriever {retriever!r} has no index of its own to build")
     t0 = time.perf_counter()
     ret.index(ds.corpus.values())
-    ret.save(output)
+    # Written beside the target and renamed into place: a kill leaves the previous index at --output intact.
+    save_index(ret, out, {"dataset": ds.id, "corpus": ds.corpus_fingerprint()})
     click.echo(f"indexed {len(ds.corpus)} documents of {ds.id} with {retriever} in "
                f"{time.perf_counter() - t0:.1f}s -> {output}")
 
@@ -230,11 +240,13 @@ def index_cmd(dataset_id: str, data_dir: str | None, retriever: str, model: str 
 @click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE", help="option of the last reranker")
 @click.option("--depth", type=click.IntRange(min=1), help="how many candidates each reranker sees")
 @click.option("--output", required=True, type=click.Path(dir_okay=False), help="reranked run (TREC format)")
-@click.option("--cache-dir", type=click.Path(file_okay=False), help="stage cache for resume")
+@click.option("--cache-dir", type=click.Path(file_okay=False),
+              help="where stage outputs are kept for reuse and resume (default ~/.cache/rerankit)")
+@click.option("--no-cache", is_flag=True, help="recompute reranker outputs: neither read nor write the stage cache")
 @click.option("-v", "--verbose", count=True)
 def rerank_cmd(run_file: str, dataset_id: str, data_dir: str | None, rerankers: tuple[str, ...], model: str | None,
                engine: str | None, options: tuple[str, ...], depth: int | None, output: str,
-               cache_dir: str | None, verbose: int) -> None:
+               cache_dir: str | None, no_cache: bool, verbose: int) -> None:
     """Rerank a TREC run file with document texts from a dataset and write the reranked run.
 
     \b
@@ -258,9 +270,9 @@ def rerank_cmd(run_file: str, dataset_id: str, data_dir: str | None, rerankers: 
                           "query text is needed to rerank")
     stages = build_rerankers(list(rerankers), dict(model=model, engine=engine, **_parse_options(options)))
     root = Path(cache_dir) if cache_dir else default_cache_dir()
-    pipe = Pipeline(rerankers=stages, depth=depth, cache_dir=root / "stages")
-    results = pipe.rerank_run(run, progress=True, upstream={"run_file": str(Path(run_file).resolve()),
-                                                            "dataset": ds.id})
+    pipe = Pipeline(rerankers=stages, depth=depth, cache_dir=None if no_cache else root / "stages")
+    # Cached outputs are keyed by each ranking's content (query, candidate ids, texts, scores), not by the file.
+    results = pipe.rerank_run(run, progress=True, upstream={"dataset": ds.id})
     write_trec_run(pipe.final_run(results), output, tag=stages[-1].name)
     click.echo(f"reranked {len(results)} queries with {' -> '.join(rerankers)} -> {output}", err=True)
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from rerankit.cache import StageCache, stage_key
+from rerankit.cache import CachedRanking, StageCache, stage_key
 from rerankit.checks import optional_depth, positive_int
 from rerankit.errors import InputError
+from rerankit.fingerprint import local_paths_fingerprint, ranking_digest
 from rerankit.generators.base import Answer, Generator
 from rerankit.progress import engine_progress
 from rerankit.rerankers.base import Reranker
@@ -96,7 +97,12 @@ class Pipeline:
 
     def rerank_run(self, candidates: Run | Sequence[Ranking], progress: bool = False,
                    upstream: dict | None = None) -> list[PipelineResult]:
-        """Run the reranker(s) and generator over given first-stage rankings."""
+        """Run the reranker(s) and generator over given first-stage rankings.
+
+        With a cache, each output is stored under the content of the ranking it came from (query text, candidate
+        ids, texts, scores), so changed candidates are recomputed. `upstream` (e.g. the dataset and first stage)
+        only groups cache files; it is not needed for correctness.
+        """
         if isinstance(candidates, (str, bytes, Ranking)) or not isinstance(candidates, (dict, Sequence)):
             raise InputError(f"rerank_run takes a run (dict of query id -> Ranking) or a list of Rankings, got "
                              f"{type(candidates).__name__}")
@@ -104,7 +110,7 @@ class Pipeline:
         bad = next((r for r in rankings if not isinstance(r, Ranking)), None)
         if bad is not None:
             raise InputError(f"rerank_run takes Ranking objects, got {type(bad).__name__}")
-        return self._finish(rankings, progress, upstream or {"candidates": "given"})
+        return self._finish(rankings, progress, upstream or {})
 
     def final_run(self, results: Sequence[PipelineResult]) -> Run:
         """The final rankings as a run (query id -> ranking)."""
@@ -117,12 +123,11 @@ class Pipeline:
         self.last_timings = {}
         for reranker, label in zip(self.rerankers, self.stage_labels()):
             depth = reranker.depth or self.depth
-            key = stage_key({**reranker.config(), "depth": depth}, key)
-            t0 = time.perf_counter()
+            config = reranker.config()
+            key = stage_key({**config, "depth": depth, "local_files": local_paths_fingerprint(config)}, key)
             with engine_progress(reranker, progress):
-                current = self._run_stage(lambda batch, rr=reranker, d=depth: rr.rerank_many(batch, d),
-                                          current, key, label, progress)
-            self.last_timings[label] = time.perf_counter() - t0
+                current, self.last_timings[label] = self._run_stage(
+                    lambda batch, rr=reranker, d=depth: rr.rerank_many(batch, d), current, key, label, progress)
             for s, r in zip(stages, current):
                 s[label] = r
         answers: list[Answer | None] = [None] * len(current)
@@ -132,23 +137,35 @@ class Pipeline:
         return [PipelineResult(r, s, a) for r, s, a in zip(current, stages, answers)]
 
     def _run_stage(self, fn: Callable[[list[Ranking]], list[Ranking]], rankings: list[Ranking], key: str,
-                   label: str, progress: bool) -> list[Ranking]:
-        """Apply one stage in chunks, resuming from and appending to the cache when one is configured."""
+                   label: str, progress: bool) -> tuple[list[Ranking], float]:
+        """Apply one stage in chunks, resuming from and appending to the cache when one is configured.
+
+        Returns the outputs in input order and the stage's cost in seconds: the time its batches took, and for
+        outputs read from the cache the cost stored when they were computed (not the time to read them).
+        """
         cache = StageCache(self.cache_dir, key) if self.cache_dir else None
-        done = cache.load() if cache else {}
+        # Outputs are found by the content of their input ranking; without a cache, position is enough.
+        keys = [ranking_digest(r) for r in rankings] if cache else [str(i) for i in range(len(rankings))]
+        stored = cache.load() if cache else {}
+        done = {k: stored[k] for k in keys if k in stored}
         if done:
             log.info("stage %s: resuming, %d of %d queries already in %s", label, len(done), len(rankings),
                      cache.path if cache else "")
-        todo = [r for r in rankings if r.query.id not in done]
+        todo = [(k, r) for k, r in zip(keys, rankings) if k not in done]
+        seconds = sum(c.seconds for c in done.values())
         bar = tqdm(total=len(rankings), initial=len(rankings) - len(todo), desc=label, unit="q",
                    disable=not progress)
         size = self.chunk_size if cache else max(len(todo), 1)
         for start in range(0, len(todo), size):
             batch = todo[start:start + size]
-            out = fn(batch)
+            t_batch = time.perf_counter()
+            out = fn([r for _, r in batch])
+            cost = (time.perf_counter() - t_batch) / len(batch)
+            entries = [(k, r, cost) for (k, _), r in zip(batch, out)]
             if cache:
-                cache.append(out)
-            done.update((r.query.id, r) for r in out)
+                cache.append(entries)
+            done.update((k, CachedRanking(r, c)) for k, r, c in entries)
+            seconds += cost * len(batch)
             bar.update(len(batch))
         bar.close()
-        return [done[r.query.id] for r in rankings]
+        return [done[k].ranking for k in keys], seconds

@@ -71,6 +71,7 @@ def open_retriever(ds: Any, name: str, options: dict[str, Any], cache_dir: str |
 
     root = Path(cache_dir) / "indexes" if cache_dir else None
     retriever, info = open_or_build_index(name, _LazyCorpus(ds), ds.id, root=root,
+                                          corpus_fingerprint=ds.corpus_fingerprint(),
                                           **{k: v for k, v in options.items() if v is not None})
     log.info("%s index %s in %.1fs (%s)", name, "built" if info["built"] else "loaded", info["seconds"],
              info["path"])

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rerankit.errors import DataError, InputError
+from rerankit.fingerprint import documents_digest, files_fingerprint
 from rerankit.runs import Qrels
 from rerankit.types import Document, Query, Run
 
@@ -104,6 +106,7 @@ class Dataset:
         candidates: Mapping[str, CandidateSource] | None = None,
         source: str = "",
         excluded_ids: Mapping[str, frozenset[str]] | None = None,
+        corpus_files: tuple[Path, ...] = (),
     ) -> None:
         self.id = id
         self.queries = queries
@@ -116,6 +119,7 @@ class Dataset:
         self._corpus_factory = corpus
         self._corpus: Mapping[str, Document] | None = None
         self._corpus_missing = corpus_missing
+        self._corpus_files = tuple(corpus_files)
         self._candidates = dict(candidates or {})
 
     @property
@@ -130,6 +134,19 @@ class Dataset:
         if self._corpus is None:
             self._corpus = self._corpus_factory()
         return self._corpus
+
+    def corpus_fingerprint(self) -> dict[str, Any]:
+        """What identifies this corpus's content for the index store, cheaply.
+
+        The files it is read from (name, size, modification time in ns) for a local corpus; the ir_datasets id
+        for one read through ir_datasets (which checks its downloads); otherwise a digest of every document.
+        """
+        if self._corpus_files:
+            return {"files": files_fingerprint(self._corpus_files)}
+        if self.source.startswith("ir_datasets:"):
+            return {"source": self.source}
+        digest, count = documents_digest(self.corpus.values())
+        return {"documents": digest, "count": count}
 
     @property
     def candidate_names(self) -> list[str]:

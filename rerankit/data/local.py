@@ -68,7 +68,8 @@ class Found:
         excluded = read_excluded(*self.excluded) if any(self.excluded) else {}
         return Dataset(dataset_id, queries, qrels, relevance_level=relevance_level, card=card, corpus=corpus,
                        corpus_missing=f"{missing} (the documents are not in this copy){hint}", candidates=candidates,
-                       source=f"local:{self.location}", excluded_ids=excluded)
+                       source=f"local:{self.location}", excluded_ids=excluded,
+                       corpus_files=(corpus_path,) if corpus_path is not None else ())
 
     def _candidate(self, name: str, path: Path, missing: str) -> CandidateSource:
         if path.suffix == ".json":

@@ -6,7 +6,6 @@ title and text indexed as one field): on BEIR SciFact it gives nDCG@10 0.678 vs 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -17,13 +16,15 @@ from rerankit.checks import positive_int
 from rerankit.errors import ConfigError, IndexMismatchError, InputError
 from rerankit.retrievers.analysis import LUCENE_STOPWORDS, Analyzer
 from rerankit.retrievers.base import IndexedRetriever, check_corpus, check_queries
+from rerankit.retrievers.index_io import DOCS, load_documents, read_manifest, save_documents, write_manifest
 from rerankit.types import Document, Hit, Query, Ranking, Run
 
 __all__ = ["BM25Retriever"]
 
 log = logging.getLogger(__name__)
 
-_FORMAT = "rerankit-bm25/1"
+_FORMAT = "rerankit-bm25/2"  # /2: checksummed files (rerankit.json lists them)
+_BM25S_DIR = "bm25s"
 METHODS = ("lucene", "robertson", "atire", "bm25l", "bm25+")
 
 
@@ -114,38 +115,30 @@ class BM25Retriever(IndexedRetriever):
             raise InputError("nothing to save: the BM25 index is empty")
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        self._bm25.save(str(path / "bm25s"), show_progress=False)
-        with open(path / "docs.jsonl", "w", encoding="utf-8") as f:
-            for d in self._docs:
-                f.write(json.dumps({"id": d.id, "title": d.title, "text": d.text, "meta": dict(d.meta)}) + "\n")
-        meta = {"format": _FORMAT, "config": self.config(), "num_docs": len(self._docs)}
-        (path / "rerankit.json").write_text(json.dumps(meta, indent=2))
+        self._bm25.save(str(path / _BM25S_DIR), show_progress=False)
+        save_documents(path, self._docs)
+        files = sorted(f"{_BM25S_DIR}/{f.name}" for f in (path / _BM25S_DIR).iterdir() if f.is_file())
+        write_manifest(path, _FORMAT, self.config(), [*files, DOCS], num_docs=len(self._docs))
 
     @classmethod
-    def load(cls, path: str | Path, **options: object) -> BM25Retriever:
+    def load(cls, path: str | Path, verify: bool = True, **options: object) -> BM25Retriever:
+        """Load a saved index; every file is checked against its checksum first (`verify=False` skips that)."""
         bm25s = _import_bm25s()
 
         path = Path(path)
-        meta_file = path / "rerankit.json"
-        if not meta_file.exists():
-            raise IndexMismatchError(f"{path} is not a rerankit BM25 index (no rerankit.json)")
+        meta = read_manifest(path, _FORMAT, verify=verify)
         try:
-            meta = json.loads(meta_file.read_text())
-        except json.JSONDecodeError as exc:
-            raise IndexMismatchError(f"{meta_file} is corrupt: {exc}") from None
-        if meta.get("format") != _FORMAT:
-            raise IndexMismatchError(f"{path} holds index format {meta.get('format')!r}, expected {_FORMAT!r}")
-        cfg = meta["config"]
-        an = cfg["analyzer"]
-        self = cls(k1=cfg["k1"], b=cfg["b"], method=cfg["method"], stemmer=an["stemmer"],
-                   stopwords=an["stopwords"] or "none", **options)  # type: ignore[arg-type]
+            cfg = meta["config"]
+            an = cfg["analyzer"]
+            self = cls(k1=cfg["k1"], b=cfg["b"], method=cfg["method"], stemmer=an["stemmer"],
+                       stopwords=an["stopwords"] or "none", **options)  # type: ignore[arg-type]
+        except (KeyError, TypeError) as exc:
+            raise IndexMismatchError(f"{path / 'rerankit.json'}: unreadable BM25 settings ({exc})") from None
         try:
-            self._bm25 = bm25s.BM25.load(str(path / "bm25s"), show_progress=False)
-            with open(path / "docs.jsonl", encoding="utf-8") as f:
-                rows = [json.loads(line) for line in f]
-        except (OSError, ValueError) as exc:
+            self._bm25 = bm25s.BM25.load(str(path / _BM25S_DIR), show_progress=False)
+        except (OSError, ValueError, KeyError) as exc:
             raise IndexMismatchError(f"{path}: cannot read the BM25 index ({exc})") from None
-        self._docs = [Document(r["id"], r["text"], r.get("title", ""), r.get("meta", {})) for r in rows]
+        self._docs = load_documents(path)
         n_scored = int(self._bm25.scores["num_docs"])
         if len(self._docs) != meta["num_docs"] or n_scored != len(self._docs):
             raise IndexMismatchError(f"{path}: index holds {n_scored} documents but the document store "

@@ -86,7 +86,7 @@ def test_corrupt_index_is_a_clear_error(tmp_path):
         f.write(json.dumps({"id": "extra", "text": "x"}) + "\n")
     with pytest.raises(IndexMismatchError, match="corrupt"):
         BM25Retriever.load(tmp_path / "idx2")
-    with pytest.raises(IndexMismatchError, match="not a rerankit BM25 index"):
+    with pytest.raises(IndexMismatchError, match="not a rerankit index folder"):
         BM25Retriever.load(tmp_path)
 
 

@@ -1,0 +1,79 @@
+"""Content fingerprints: what caches and index stores are keyed by, so a changed input is never served old output.
+
+- :func:`ranking_digest` hashes one ranking's query (id, text) and every hit (id, title, text, score);
+- :func:`documents_digest` hashes a corpus given as documents (ids, titles, texts, in order);
+- :func:`files_fingerprint` describes files or folders by name, size and modification time (nanoseconds), for
+  inputs too large to hash on every use (a corpus file, a model folder).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from rerankit.types import Document, Ranking
+
+__all__ = ["ranking_digest", "documents_digest", "files_fingerprint", "local_paths_fingerprint"]
+
+# A model folder or corpus folder with more files than this is described by its first files only.
+_MAX_FILES = 2000
+
+
+def ranking_digest(ranking: Ranking) -> str:
+    """Hex digest of a ranking's query and hits (ids, titles, texts, exact scores, in order)."""
+    q = ranking.query
+    rows = [[h.doc.id, h.doc.title, h.doc.text, h.score.hex()] for h in ranking.hits]
+    blob = json.dumps([q.id, q.text, rows], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.blake2b(blob.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def documents_digest(documents: Iterable[Document]) -> tuple[str, int]:
+    """Hex digest of documents (id, title, text, in order) and how many there were."""
+    h = hashlib.blake2b(digest_size=16)
+    n = 0
+    for d in documents:
+        h.update(json.dumps([d.id, d.title, d.text], ensure_ascii=False).encode("utf-8", "surrogatepass"))
+        h.update(b"\n")
+        n += 1
+    return h.hexdigest(), n
+
+
+def files_fingerprint(paths: Iterable[str | Path]) -> list[list[Any]]:
+    """``[name, size, mtime_ns]`` of each file (every file of a folder, recursively, in sorted order)."""
+    out: list[list[Any]] = []
+    for p in paths:
+        p = Path(p)
+        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+        for f in files[:_MAX_FILES]:
+            st = f.stat()
+            name = f.name if f == p else f.relative_to(p).as_posix()
+            out.append([name, st.st_size, st.st_mtime_ns])
+    return out
+
+
+def local_paths_fingerprint(config: Any) -> dict[str, list[list[Any]]]:
+    """Fingerprints of every string in a (nested) stage config that names an existing local file or folder.
+
+    A stage configured with a local model folder is then keyed by that folder's files too: retraining a
+    checkpoint in place changes the key.
+    """
+    found: dict[str, list[list[Any]]] = {}
+
+    def visit(value: Any) -> None:
+        if isinstance(value, dict):
+            for v in value.values():
+                visit(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                visit(v)
+        elif isinstance(value, str) and value and len(value) < 4096 and ("/" in value or os.sep in value):
+            p = Path(value).expanduser()
+            if p.exists():
+                found[str(p.resolve())] = files_fingerprint([p])
+
+    visit(config)
+    return found
