@@ -68,7 +68,7 @@ class CachedRanking:
 
 
 def _checksum(payload: bytes) -> str:
-    return hashlib.blake2b(payload, digest_size=8).hexdigest()
+    return hashlib.sha256(payload).hexdigest()[:16]
 
 
 class StageCache:

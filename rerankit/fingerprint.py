@@ -23,23 +23,33 @@ __all__ = ["ranking_digest", "documents_digest", "files_fingerprint", "local_pat
 _MAX_FILES = 2000
 
 
+def _fields_digest(fields: list[str]) -> str:
+    # NUL-joined fields are unambiguous when no field holds a NUL (then the join splits back into exactly these
+    # fields); otherwise JSON encodes them unambiguously, more slowly.
+    blob = "\x00".join(fields)
+    if blob.count("\x00") != len(fields) - 1:
+        blob = json.dumps(fields, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
 def ranking_digest(ranking: Ranking) -> str:
     """Hex digest of a ranking's query and hits (ids, titles, texts, exact scores, in order)."""
     q = ranking.query
-    rows = [[h.doc.id, h.doc.title, h.doc.text, h.score.hex()] for h in ranking.hits]
-    blob = json.dumps([q.id, q.text, rows], ensure_ascii=False, separators=(",", ":"))
-    return hashlib.blake2b(blob.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    fields = [q.id, q.text]
+    for h in ranking.hits:
+        d = h.doc
+        fields += (d.id, d.title, d.text, h.score.hex())
+    return _fields_digest(fields)
 
 
 def documents_digest(documents: Iterable[Document]) -> tuple[str, int]:
     """Hex digest of documents (id, title, text, in order) and how many there were."""
-    h = hashlib.blake2b(digest_size=16)
+    h = hashlib.sha256()
     n = 0
     for d in documents:
-        h.update(json.dumps([d.id, d.title, d.text], ensure_ascii=False).encode("utf-8", "surrogatepass"))
-        h.update(b"\n")
+        h.update(_fields_digest([d.id, d.title, d.text]).encode("ascii"))
         n += 1
-    return h.hexdigest(), n
+    return h.hexdigest()[:32], n
 
 
 def files_fingerprint(paths: Iterable[str | Path]) -> list[list[Any]]:
