@@ -19,7 +19,7 @@ from rerankit.types import Document, Ranking
 
 __all__ = ["ranking_digest", "documents_digest", "files_fingerprint", "local_paths_fingerprint"]
 
-# A model folder or corpus folder with more files than this is described by its first files only.
+# A folder with more files than this is described by its first files (in sorted walk order) only.
 _MAX_FILES = 2000
 
 
@@ -57,12 +57,26 @@ def files_fingerprint(paths: Iterable[str | Path]) -> list[list[Any]]:
     out: list[list[Any]] = []
     for p in paths:
         p = Path(p)
-        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
-        for f in files[:_MAX_FILES]:
+        files = sorted(_files_under(p)) if p.is_dir() else [p]
+        for f in files:
             st = f.stat()
             name = f.name if f == p else f.relative_to(p).as_posix()
             out.append([name, st.st_size, st.st_mtime_ns])
     return out
+
+
+def _files_under(folder: Path) -> list[Path]:
+    """Files below `folder`, at most _MAX_FILES of them (a folder that large is not a model or corpus folder)."""
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            f = Path(root) / name
+            if f.is_file():
+                found.append(f)
+                if len(found) >= _MAX_FILES:
+                    return found
+    return found
 
 
 def local_paths_fingerprint(config: Any) -> dict[str, list[list[Any]]]:
