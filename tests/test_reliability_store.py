@@ -357,7 +357,8 @@ def test_kill_during_eval_resumes_to_a_byte_identical_run(shared_data, minilm, t
     args = ["eval", "--dataset", DL19, "--data-dir", str(shared_data), "--candidates", "bm25", "--reranker",
             "e2rank", "--model", str(minilm), "--queries", "20", "--depth", "5", "--json"]
 
-    full = _rerankit(*args, "--no-cache", "--output", str(tmp_path / "full.trec"))  # uninterrupted
+    # Uninterrupted, with its own cache (so its batches are the same 16-query chunks as the resumed run's).
+    full = _rerankit(*args, "--cache-dir", str(tmp_path / "c1"), "--output", str(tmp_path / "full.trec"))
     _, err = full.communicate(timeout=600)
     assert full.returncode == 0, err
 
