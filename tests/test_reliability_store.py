@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 from rerankit.cache import StageCache
 from rerankit.cli import main
+from rerankit.rerankers.base import Reranker
 from rerankit.types import Document, Hit, Query, Ranking
 
 DL19 = "msmarco-passage/trec-dl-2019"
@@ -252,21 +253,19 @@ def test_edited_run_file_gets_new_rerank_output(shared_data, minilm, tmp_path):
     assert edited.read_bytes() != first.read_bytes()
 
 
-class _Tagger:
-    """A stand-in stage that records what it was asked to rerank; the cache, not the model, is under test."""
+class _Tagger(Reranker):
+    """A stand-in stage (reverses each list) that records what it was asked to rerank: the cache is under test."""
 
     name = "tagger"
-    depth = None
 
     def __init__(self) -> None:
+        super().__init__()
         self.calls: list[list[str]] = []
 
-    def config(self) -> dict:
-        return {"name": self.name}
-
-    def rerank_many(self, rankings, depth=None):
+    def _rerank_batch(self, rankings):
         self.calls.append([r.query.id for r in rankings])
-        return [Ranking(r.query, tuple(Hit(h.doc, float(i)) for i, h in enumerate(reversed(r.hits)))) for r in rankings]
+        return [Ranking(r.query, tuple(Hit(h.doc, -float(i)) for i, h in enumerate(reversed(r.hits))))
+                for r in rankings]
 
 
 def _pipeline(tmp_path, stage):
@@ -334,9 +333,9 @@ def test_damaged_cache_record_is_recomputed_not_served(tmp_path, caplog):
 class _Slow(_Tagger):
     name = "slow"
 
-    def rerank_many(self, rankings, depth=None):
+    def _rerank_batch(self, rankings):
         time.sleep(0.05 * len(rankings))
-        return super().rerank_many(rankings, depth)
+        return super()._rerank_batch(rankings)
 
 
 def test_cached_rerun_reports_the_cost_of_computing_not_of_reading(tmp_path):
