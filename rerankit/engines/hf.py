@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from rerankit.engines.adapters import find_adapter
 from rerankit.engines.base import (
     Attentions,
     Capability,
@@ -21,6 +22,7 @@ from rerankit.engines.base import (
     check_prompts,
 )
 from rerankit.engines.models import model_load_error, resolve_model
+from rerankit.engines.tokens import candidate_token_ids
 from rerankit.errors import ConfigError, InputError, MissingDependencyError
 
 if TYPE_CHECKING:
@@ -29,9 +31,6 @@ if TYPE_CHECKING:
 __all__ = ["TransformersEngine", "render_chat"]
 
 log = logging.getLogger(__name__)
-
-_CANDIDATE_CONTEXT = "["  # a character that ends a word-piece in every tokenizer we know
-
 
 def render_chat(tokenizer: Any, messages: Sequence[Any]) -> str:
     """Apply the tokenizer's chat template; a final assistant message is continued rather than closed."""
@@ -64,6 +63,8 @@ class HFTokenizerText:
 class TransformersEngine(HFTokenizerText, Engine):
     """A Hugging Face causal LM. Options: device ("auto", "cpu", "cuda", "cuda:1"), dtype ("auto", "bfloat16",
     "float16", "float32"), batch_size, attentions (load with eager attention), pooling for embed ("last"/"mean").
+    A `model` that is a PEFT LoRA adapter loads its base model (from the adapter's config, or `base_model`) with the
+    adapter merged in (needs ``peft``).
     """
 
     name = "transformers"
@@ -71,7 +72,7 @@ class TransformersEngine(HFTokenizerText, Engine):
 
     def __init__(self, model: str, device: str = "auto", dtype: str = "auto", batch_size: int = 8,
                  attentions: bool = False, pooling: str = "last", context_length: int | None = None,
-                 trust_remote_code: bool = False, progress: bool = False) -> None:
+                 trust_remote_code: bool = False, progress: bool = False, base_model: str | None = None) -> None:
         try:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -83,6 +84,7 @@ class TransformersEngine(HFTokenizerText, Engine):
             raise ConfigError(f"pooling must be 'last' or 'mean', got {pooling!r}")
         path = resolve_model(model)
         super().__init__(path, context_length)
+        self.adapter = find_adapter(model, base_model)
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         if dtype == "auto":
             dtype = "bfloat16" if self.device.startswith("cuda") else "float32"
@@ -93,13 +95,17 @@ class TransformersEngine(HFTokenizerText, Engine):
         self.pooling = pooling
         self.progress = progress
         self._eager = attentions
+        weights = self.adapter.base if self.adapter else path
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+            self.tokenizer = AutoTokenizer.from_pretrained(_tokenizer_path(path, weights),
+                                                           trust_remote_code=trust_remote_code)
             self.hf_model = AutoModelForCausalLM.from_pretrained(
-                path, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code,
+                weights, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code,
                 attn_implementation="eager" if attentions else "sdpa")
         except OSError as exc:
             raise model_load_error(model, exc) from exc
+        if self.adapter:
+            self.hf_model = _merge_adapter(self.hf_model, self.adapter.path)
         self.hf_model.to(self.device).eval()
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
@@ -166,7 +172,7 @@ class TransformersEngine(HFTokenizerText, Engine):
         import torch
 
         cands = self._check_candidates(candidates)
-        tok = [self._candidate_id(c) for c in cands]
+        tok = candidate_token_ids(self.tokenize, cands)
         seqs = self._encode(prompts)
         out: list[dict[str, float]] = [{} for _ in seqs]
         for idx, ids, mask in self._batches(seqs, "logprobs"):
@@ -175,23 +181,6 @@ class TransformersEngine(HFTokenizerText, Engine):
             for r, i in enumerate(idx):
                 out[i] = dict(zip(cands, lp[r]))
         return out
-
-    def _candidate_id(self, candidate: str) -> int:
-        # Tokenise the candidate as it appears *after* other text: SentencePiece tokenizers (Llama, Mistral) add a
-        # word-start marker to a string tokenised alone ("A" -> "▁A"), which is not the token a model writes
-        # right after "[" or ":". A leading space in the candidate (" yes") is kept as the model would write it.
-        prefix = self.tokenize(_CANDIDATE_CONTEXT)
-        joined = self.tokenize(_CANDIDATE_CONTEXT + candidate)
-        if joined[: len(prefix)] == prefix and len(joined) > len(prefix):
-            ids = joined[len(prefix):]
-        else:  # the context merged with the candidate: fall back to tokenising it alone
-            ids = self.tokenize(candidate)
-        if not ids:
-            raise InputError(f"candidate {candidate!r} encodes to no tokens")
-        if len(ids) > 1:
-            log.debug("candidate %r is %d tokens; scoring its first token %r", candidate, len(ids),
-                      self.detokenize(ids[:1]))
-        return ids[0]
 
     def generate(self, prompts: Sequence[Prompt], params: GenerationParams | None = None) -> list[Generation]:
         import torch
@@ -321,13 +310,30 @@ class TransformersEngine(HFTokenizerText, Engine):
         return torch.stack([kept[k] for k in layers])
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "dtype": self.dtype}
+        return {**super().config(), "dtype": self.dtype, **({"base_model": self.adapter.base} if self.adapter else {})}
 
     def close(self) -> None:
         import gc
 
         self.hf_model = None
         gc.collect()
+
+
+def _tokenizer_path(path: str, weights: str) -> str:
+    """An adapter folder's own tokenizer when it ships one (it may add tokens), else the base model's."""
+    from pathlib import Path
+
+    own = Path(path)
+    return path if own.is_dir() and (own / "tokenizer_config.json").is_file() else weights
+
+
+def _merge_adapter(model: Any, adapter: str) -> Any:
+    """The base model with the LoRA adapter at `adapter` merged into its weights (peft)."""
+    try:
+        from peft import PeftModel
+    except ImportError as exc:
+        raise MissingDependencyError("peft", "llm", "loading a LoRA adapter with the transformers engine") from exc
+    return PeftModel.from_pretrained(model, adapter).merge_and_unload()
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> set[int]:

@@ -3,7 +3,8 @@
 Chat prompts are rendered with a local Hugging Face tokenizer when `tokenizer` is given (exactly as the
 transformers engine renders them), else with the chat template stored in the GGUF file. Next-token
 log-probabilities are a log-softmax over the full vocabulary of the last position's logits, so any candidate
-token is exact (no top-k cut-off). Prompts run one at a time: llama-cpp-python does not batch.
+token is exact (no top-k cut-off); which token a candidate is comes from :mod:`rerankit.engines.tokens`.
+Prompts run one at a time: llama-cpp-python does not batch.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from rerankit.engines.base import Capability, Engine, Generation, GenerationParams, Prompt, check_prompts
 from rerankit.engines.models import model_load_error, resolve_gguf, resolve_model
+from rerankit.engines.tokens import candidate_token_ids
 from rerankit.errors import ConfigError, InputError, MissingDependencyError
 
 if TYPE_CHECKING:
@@ -125,12 +127,7 @@ class LlamaCppEngine(Engine):
 
         self.require(Capability.LOGPROBS, method="next_token_logprobs()")
         cands = self._check_candidates(candidates)
-        tok = []
-        for c in cands:
-            t = self.tokenize(c)
-            if not t:
-                raise InputError(f"candidate {c!r} encodes to no tokens")
-            tok.append(t[0])
+        tok = candidate_token_ids(self.tokenize, cands)
         out = []
         for prompt in check_prompts(prompts):
             ids = self._ids(prompt)

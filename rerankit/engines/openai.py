@@ -218,10 +218,13 @@ class OpenAIEngine(Engine):
         return res
 
     def _first_token_text(self, candidate: str) -> str:
+        """The server's name for the candidate's scored token: its text, decoded from the token id the shared
+        in-context rule picks (:mod:`rerankit.engines.tokens`) when a local tokenizer is given."""
         if self.tokenizer is None:
             return candidate
-        ids = self.tokenize(candidate)
-        return self.tokenizer.decode(ids[:1]) if ids else candidate
+        from rerankit.engines.tokens import candidate_token_ids
+
+        return self.tokenizer.decode(candidate_token_ids(self.tokenize, [candidate]))
 
     def embed(self, texts: Sequence[str], normalize: bool = True) -> np.ndarray:
         import numpy as np

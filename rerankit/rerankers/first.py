@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rerankit.engines.base import Capability, Engine
+from rerankit.engines.tokens import candidate_token_ids
 from rerankit.errors import ConfigError
 from rerankit.rerankers.listwise import SlidingWindowReranker, WindowRequest, WindowResult
 from rerankit.rerankers.permutation import RepairCounts, identifier
@@ -30,7 +31,7 @@ class FirstReranker(SlidingWindowReranker):
     required = (Capability.LOGPROBS,)
     default_template = "first"
 
-    def __init__(self, model: str | None = None, engine: str | Engine = "transformers",
+    def __init__(self, model: str | None = None, engine: str | Engine = "auto",
                  engine_options: Mapping[str, Any] | None = None, template: str | None = None,
                  depth: int | None = 100, window_size: int = 20, stride: int = 10, passes: int = 1,
                  max_passage_words: int | None = 300, keep_history: bool = False, batch_queries: bool = True,
@@ -41,8 +42,8 @@ class FirstReranker(SlidingWindowReranker):
             raise ConfigError(f"FIRST reads identifier logits right after the answer's opening bracket; template "
                               f"{self.prompt.name!r} has no answer_prefix (e.g. answer_prefix: \"[\")")
         labels = [identifier(i, self.prompt.identifiers) for i in range(window_size)]
-        first = [tuple(self.engine.tokenize(x)[:1]) for x in labels]
-        clash = [lab for lab, f in zip(labels, first) if first.count(f) > 1 or not f]
+        first = candidate_token_ids(self.engine.tokenize, labels)  # the tokens the engine will score
+        clash = [lab for lab, f in zip(labels, first) if first.count(f) > 1]
         if clash:
             raise ConfigError(f"FIRST needs labels whose first tokens differ, but with window_size {window_size} the "
                               f"labels {clash} share a first token in this tokenizer; use alphabetical identifiers "

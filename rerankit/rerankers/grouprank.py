@@ -159,7 +159,7 @@ class GroupRankReranker(Reranker):
 
     name = "grouprank"
 
-    def __init__(self, model: str | None = DEFAULT_GROUPRANK_MODEL, engine: str | Engine = "transformers",
+    def __init__(self, model: str | None = DEFAULT_GROUPRANK_MODEL, engine: str | Engine = "auto",
                  engine_options: Mapping[str, Any] | None = None, depth: int | None = None, group_size: int = 20,
                  interval: int = 20, repeats: int = 6, seed: int = 666, temperature: float = 0.3, top_p: float = 0.8,
                  max_tokens: int = 8000, max_doc_chars: int | None = 3000, retriever_weight: float = 0.4,
@@ -179,8 +179,8 @@ class GroupRankReranker(Reranker):
             raise ConfigError("the grouprank reranker needs a model (a Hugging Face id or a local path)")
         self.template: PromptTemplate = load_template(template)
         self.params = GenerationParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed)
-        self.engine = get_engine(engine, model, **dict(engine_options or {}))
-        self.engine.require(Capability.GENERATE, method="the grouprank reranker")
+        self.engine = get_engine(engine, model, needs=(Capability.GENERATE,), method="the grouprank reranker",
+                                 **dict(engine_options or {}))
         self.group_size, self.interval, self.repeats, self.seed = group_size, interval, repeats, seed
         self.max_doc_chars = max_doc_chars
         self.retriever_weight, self.retriever_norm = retriever_weight, retriever_norm

@@ -23,6 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from rerankit.engines import Capability, Engine, get_engine
+from rerankit.engines.choice import pick_engine
 from rerankit.errors import ConfigError, FormatError, InputError
 from rerankit.rerankers.base import Reranker
 from rerankit.rerankers.templates import PromptTemplate, load_template
@@ -89,6 +90,8 @@ class ICRReranker(Reranker):
             raise ConfigError(f"unknown ICR task {task!r}; the template {self.template.name!r} knows "
                               f"{', '.join(sorted(lates))}")
         opts = dict(engine_options or {})
+        if isinstance(engine, str):  # "auto" is transformers here; vllm and others are refused before loading
+            engine = pick_engine(engine, (Capability.ATTENTION,), "the icr reranker")
         if isinstance(engine, str) and engine.lower() in _TRANSFORMERS:
             opts.setdefault("attentions", True)
         if not isinstance(engine, Engine) and not model:

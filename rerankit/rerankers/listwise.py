@@ -79,7 +79,7 @@ class SlidingWindowReranker(Reranker):
     required: tuple[Capability, ...] = ()
     default_template = "rankgpt"
 
-    def __init__(self, model: str | None = None, engine: str | Engine = "transformers",
+    def __init__(self, model: str | None = None, engine: str | Engine = "auto",
                  engine_options: Mapping[str, Any] | None = None, template: str | None = None,
                  depth: int | None = 100, window_size: int = 20, stride: int = 10, passes: int = 1,
                  max_passage_words: int | None = 300, keep_history: bool = False, batch_queries: bool = True,
@@ -99,8 +99,8 @@ class SlidingWindowReranker(Reranker):
             raise ConfigError(f"template {self.prompt.name!r} labels passages A-Z: window_size must be <= 26")
         from rerankit.engines import get_engine
 
-        self.engine = get_engine(engine, model, **dict(engine_options or {}))
-        self.engine.require(*self.required, method=f"the {self.name} reranker")
+        self.engine = get_engine(engine, model, needs=self.required, method=f"the {self.name} reranker",
+                                 **dict(engine_options or {}))
         self.window_size, self.stride, self.passes = window_size, stride, passes
         self.max_passage_words = max_passage_words
         self.keep_history, self.batch_queries, self.progress = keep_history, batch_queries, progress
@@ -177,7 +177,7 @@ class ListwiseReranker(SlidingWindowReranker):
     required = (Capability.GENERATE,)
     default_template = "rankgpt"
 
-    def __init__(self, model: str | None = None, engine: str | Engine = "transformers",
+    def __init__(self, model: str | None = None, engine: str | Engine = "auto",
                  engine_options: Mapping[str, Any] | None = None, template: str | None = None,
                  depth: int | None = 100, window_size: int = 20, stride: int = 10, passes: int = 1,
                  max_passage_words: int | None = 300, max_new_tokens: int | None = None, keep_history: bool = False,

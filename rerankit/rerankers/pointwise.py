@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from rerankit.engines import Capability, Engine, GenerationParams, get_engine
 from rerankit.engines.base import Prompt
+from rerankit.engines.choice import pick_engine
 from rerankit.errors import ConfigError, InputError
 from rerankit.rerankers.base import Reranker
 from rerankit.rerankers.templates import PromptTemplate, load_template
@@ -36,7 +37,7 @@ class LLMPointwiseReranker(Reranker):
     name = "llm-pointwise"
     needs: tuple[Capability, ...] = (Capability.LOGPROBS,)
 
-    def __init__(self, model: str | None = None, engine: str | Engine = "transformers",
+    def __init__(self, model: str | None = None, engine: str | Engine = "auto",
                  engine_options: Mapping[str, Any] | None = None, template: str = "auto",
                  depth: int | None = None, batch_size: int = 32, max_passage_tokens: int | None = 512,
                  progress: bool = True) -> None:
@@ -49,10 +50,10 @@ class LLMPointwiseReranker(Reranker):
         if not isinstance(engine, Engine):
             if not model:
                 raise ConfigError(f"the {self.name} reranker needs a model (a Hugging Face id or a local path)")
+            engine = pick_engine(engine, self.needs, f"the {self.name} reranker")
             if engine in ("transformers", "hf", "huggingface"):
                 opts.setdefault("batch_size", min(batch_size, 16))
-        self.engine = get_engine(engine, model, **opts)
-        self.engine.require(*self.needs, method=f"the {self.name} reranker")
+        self.engine = get_engine(engine, model, needs=self.needs, method=f"the {self.name} reranker", **opts)
         self.template: PromptTemplate = load_template(self._template_name(template))
         self.batch_size = batch_size
         self.max_passage_tokens = max_passage_tokens
@@ -113,7 +114,7 @@ class YesNoReranker(LLMPointwiseReranker):
 
     name = "yes-no"
 
-    def __init__(self, model: str | None = "Qwen/Qwen3-Reranker-0.6B", engine: str | Engine = "transformers",
+    def __init__(self, model: str | None = "Qwen/Qwen3-Reranker-0.6B", engine: str | Engine = "auto",
                  engine_options: Mapping[str, Any] | None = None, template: str = "auto",
                  depth: int | None = None, batch_size: int = 32, max_passage_tokens: int | None = 512,
                  instruction: str | None = None, progress: bool = True) -> None:
@@ -161,7 +162,7 @@ class Rank1Reranker(LLMPointwiseReranker):
     name = "rank1"
     needs = (Capability.GENERATE, Capability.LOGPROBS)
 
-    def __init__(self, model: str | None = "jhu-clsp/rank1-7b", engine: str | Engine = "transformers",
+    def __init__(self, model: str | None = "jhu-clsp/rank1-7b", engine: str | Engine = "auto",
                  engine_options: Mapping[str, Any] | None = None, template: str = "rank1",
                  depth: int | None = None, batch_size: int = 16, max_passage_tokens: int | None = None,
                  max_reasoning_tokens: int = 8192, query_prompt: str | None = None, progress: bool = True) -> None:

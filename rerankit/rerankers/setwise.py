@@ -133,7 +133,7 @@ class SetwiseReranker(Reranker):
 
     name = "setwise"
 
-    def __init__(self, model: str | None = None, engine: str | Engine = "transformers",
+    def __init__(self, model: str | None = None, engine: str | Engine = "auto",
                  engine_options: Mapping[str, Any] | None = None, template: str = "rank-r1",
                  depth: int | None = 100, method: str = "heapsort", num_child: int = 19, k: int = 10,
                  max_passage_tokens: int | None = 512, max_query_tokens: int | None = None,
@@ -151,8 +151,8 @@ class SetwiseReranker(Reranker):
                               "format (see prompts/rank_r1.yaml)")
         from rerankit.engines import get_engine
 
-        self.engine = get_engine(engine, model, **dict(engine_options or {}))
-        self.engine.require(Capability.GENERATE, method="the setwise reranker")
+        self.engine = get_engine(engine, model, needs=(Capability.GENERATE,), method="the setwise reranker",
+                                 **dict(engine_options or {}))
         self.method, self.num_child, self.k = method, num_child, k
         self.max_passage_tokens, self.max_query_tokens = max_passage_tokens, max_query_tokens
         self.max_new_tokens = max_new_tokens
