@@ -79,7 +79,8 @@ def main() -> None:
               "(TREC DL: bm25, splade)")
 @click.option("--reranker", "rerankers", multiple=True, help="reranker name; repeat to chain, applied in order")
 @click.option("--model", help="model id or path of the last stage named (the last reranker, else the retriever)")
-@click.option("--engine", help="inference engine of the last reranker: transformers, vllm, openai, llamacpp")
+@click.option("--engine", help="inference engine of the last reranker: auto (default: vllm where it imports and the "
+              "method allows it, else transformers; $RERANKIT_ENGINE overrides), transformers, vllm, openai, llamacpp")
 @click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
               help="extra option of the last stage named (repeatable), e.g. -o batch_size=16")
 @click.option("--depth", type=click.IntRange(min=1), help="how many candidates each reranker sees (default: all "
@@ -236,7 +237,8 @@ def index_cmd(dataset_id: str, data_dir: str | None, retriever: str, model: str 
 @click.option("--data-dir", envvar="RERANKIT_DATA_DIR", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
 @click.option("--reranker", "rerankers", multiple=True, required=True, help="reranker name; repeat to chain")
 @click.option("--model", help="model id or path of the last reranker")
-@click.option("--engine", help="inference engine of the last reranker")
+@click.option("--engine", help="inference engine of the last reranker (default auto: vllm where it imports, else "
+              "transformers)")
 @click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE", help="option of the last reranker")
 @click.option("--depth", type=click.IntRange(min=1), help="how many candidates each reranker sees")
 @click.option("--output", required=True, type=click.Path(dir_okay=False), help="reranked run (TREC format)")

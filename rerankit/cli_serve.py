@@ -67,8 +67,9 @@ def serve_cmd(config: str, host: str, port: int, max_body_bytes: int, max_candid
 @click.option("--depth", type=click.IntRange(min=1), default=20, show_default=True,
               help="candidates the reranker sees")
 @click.option("--model", help="generator model id or path (default Qwen/Qwen2.5-0.5B-Instruct)")
-@click.option("--engine", default="transformers", show_default=True,
-              help="generator engine: transformers, vllm, openai, llamacpp")
+@click.option("--engine", default="auto", show_default=True,
+              help="generator engine: auto (vllm where it imports, else transformers), transformers, vllm, openai, "
+              "llamacpp")
 @click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
               help="extra option of the generator's engine (repeatable), e.g. -o base_url=http://localhost:8001/v1")
 @click.option("-k", "--k", "k", type=click.IntRange(min=1), default=20, show_default=True, help="documents retrieved")

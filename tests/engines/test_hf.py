@@ -117,5 +117,7 @@ def test_candidate_token_is_the_one_written_after_text(engine, monkeypatch):
     def sentencepiece_like(text: str) -> list[int]:
         return pieces[text]
 
+    from rerankit.engines.tokens import candidate_token_ids
+
     monkeypatch.setattr(engine, "tokenize", sentencepiece_like)
-    assert engine._candidate_id("A") == 2  # not 3, the word-start piece
+    assert candidate_token_ids(engine.tokenize, ["A"]) == [2]  # not 3, the word-start piece
