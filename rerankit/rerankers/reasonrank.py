@@ -98,7 +98,7 @@ class ReasonRankReranker(ListwiseReranker):
 
     name = "reasonrank"
 
-    def __init__(self, model: str | None = DEFAULT_REASONRANK_MODEL, engine: str | Engine = "transformers",
+    def __init__(self, model: str | None = DEFAULT_REASONRANK_MODEL, engine: str | Engine = "auto",
                  engine_options: Mapping[str, Any] | None = None, template: str | None = "reasonrank",
                  depth: int | None = 100, window_size: int = 20, stride: int = 10, passes: int = 1,
                  max_passage_tokens: int | None = 100, max_new_tokens: int | None = None,
