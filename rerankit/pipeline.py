@@ -45,19 +45,19 @@ class Pipeline:
     def __init__(self, retriever: Retriever | None = None, rerankers: Sequence[Reranker] | Reranker = (),
                  generator: Generator | None = None, k: int = 100, depth: int | None = None,
                  cache_dir: str | Path | None = None, chunk_size: int = 16) -> None:
-        if retriever is not None and not isinstance(retriever, Retriever):
+        if retriever is not None and not callable(getattr(retriever, "search_many", None)):
             raise InputError(f"Pipeline's retriever must be a Retriever object, got {retriever!r}; build one by name "
                              f"with rerankit.build('retriever', {retriever!r})" if isinstance(retriever, str) else
                              f"Pipeline's retriever must be a Retriever object, got {type(retriever).__name__}")
-        if isinstance(rerankers, Reranker):
+        if isinstance(rerankers, Reranker) or callable(getattr(rerankers, "rerank_many", None)):
             rerankers = [rerankers]
         if isinstance(rerankers, (str, bytes)) or not isinstance(rerankers, Sequence):
             raise InputError(f"rerankers must be a list of Reranker objects, got {type(rerankers).__name__}")
-        bad = next((r for r in rerankers if not isinstance(r, Reranker)), None)
+        bad = next((r for r in rerankers if not callable(getattr(r, "rerank_many", None))), None)
         if bad is not None:
             raise InputError(f"rerankers must be Reranker objects (build them with rerankit.build('reranker', name)), "
                              f"got {bad!r}")
-        if generator is not None and not isinstance(generator, Generator):
+        if generator is not None and not callable(getattr(generator, "generate_many", None)):
             raise InputError(f"the generator must be a Generator object, got {type(generator).__name__}")
         k = positive_int(k, "k")
         depth = optional_depth(depth)
