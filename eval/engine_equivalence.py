@@ -89,7 +89,8 @@ def engine_for(name: str, args, path: str):
     else:
         port = _port()
         if name == "openai-vllm":
-            cmd = [sys.executable, "-m", "vllm.entrypoints.cli.main", "serve", path, "--served-model-name", "served",
+            cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", path,  # = vllm serve
+                   "--served-model-name", "served",
                    "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager",
                    "--max-model-len", "4096", "--seed", "0"]
             ready, env = f"http://127.0.0.1:{port}/health", {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}

@@ -45,7 +45,10 @@ def vllm_server(qwen, vllm_installed, tmp_path_factory):
     port = free_port()
     log_path = tmp_path_factory.mktemp("vllm-serve") / "server.log"
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
-    cmd = [sys.executable, "-m", "vllm.entrypoints.cli.main", "serve", str(qwen), "--served-model-name", SERVED_NAME,
+    # = `vllm serve PATH ...`; the `vllm` command itself fails on vllm-cpu 0.32 (it looks up the version of a
+    # distribution named "vllm"), the API server module takes the same options on every build.
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(qwen),
+           "--served-model-name", SERVED_NAME,
            "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager",
            "--max-model-len", "4096", "--seed", "0", "--enable-prefix-caching"]
     with log_path.open("w") as log:

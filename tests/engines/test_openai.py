@@ -15,7 +15,7 @@ import pytest
 
 from rerankit.engines import Capability, GenerationParams, get_engine
 from rerankit.engines.openai import OpenAIEngine, ServerError
-from rerankit.errors import CapabilityError
+from rerankit.errors import CapabilityError, ConfigError
 from rerankit.rerankers.pointwise import YesNoReranker
 from rerankit.types import Document, Hit, Query, Ranking
 
@@ -84,6 +84,8 @@ def test_same_prompts_same_logprobs_via_completions(server, hf, smollm):
     """With the model's tokenizer here, chat prompts are rendered locally and sent as raw text."""
     api = get_engine("openai", "smollm", base_url=server, tokenizer=str(smollm), concurrency=2)
     assert api.render(CHATS[0]) == hf.render(CHATS[0])
+    assert not api._vllm_server()  # llama.cpp's /v1/models names no vLLM owner: plain text and top_logprobs
+    assert api._completion_prompt(CHATS[0]) == hf.render(CHATS[0])
     got, want = api.next_token_logprobs(CHATS, CANDS), hf.next_token_logprobs(CHATS, CANDS)
     for g, w in zip(got, want):
         for c in CANDS:
@@ -135,3 +137,10 @@ def test_server_errors_are_clear(server):
         wrong_path.next_token_logprobs(["hi"], ["a"])  # 4xx: no retries
     with pytest.raises(CapabilityError, match="attention"):
         wrong_path.require(Capability.ATTENTION, method="ICR")
+
+
+def test_logprob_mode_is_checked_before_any_request():
+    with pytest.raises(ConfigError, match="logprob_mode must be"):
+        OpenAIEngine("m", base_url="http://127.0.0.1:9/v1", logprob_mode="exact")
+    with pytest.raises(ConfigError, match="needs tokenizer"):
+        OpenAIEngine("m", base_url="http://127.0.0.1:9/v1", logprob_mode="token_ids")
