@@ -86,7 +86,12 @@ def main() -> None:
     ap.add_argument("--loop-queries", type=int, default=8)
     ap.add_argument("--loop-methods", default="rankgpt,rank-r1")
     ap.add_argument("--out", default="eval/results/vllm_benchmark.json")
+    ap.add_argument("--report", action="store_true", help="print the tables of an earlier --out and exit")
     args = ap.parse_args()
+    if args.report:
+        result = json.loads(Path(args.out).read_text())
+        report(result, argparse.Namespace(**result["args"]))
+        return
     logging.basicConfig(level=logging.WARNING)
 
     from rerankit.data import load_dataset
@@ -99,6 +104,12 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if k.startswith(("VLLM_CPU", "OMP_"))}
     result: dict = {"args": vars(args), "env": env, "cpus": os.cpu_count(), "machine": platform.machine(),
                     "compare": [], "loop": []}
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save() -> None:  # after every row, so a long run that is stopped keeps what it measured
+        out.write_text(json.dumps(result, indent=1) + "\n")
 
     t0 = time.perf_counter()
     vllm = get_engine("vllm", args.model, max_model_len=4096, kv_cache_gib=args.kv_cache_gib)
@@ -123,6 +134,7 @@ def main() -> None:
             row["tau"] = round(mean_tau(orders["vllm"], orders["transformers"]), 3)
             row["same_orders"] = orders["vllm"] == orders["transformers"]
             result["compare"].append(row)
+            save()
         engines.pop("transformers").close()
     if args.loop:
         sub = all_rankings[: args.loop_queries]
@@ -138,11 +150,9 @@ def main() -> None:
             row["speedup"] = round(row["loop_s"] / row["batched_s"], 2)
             row["same_orders"] = orders["batched"] == orders["loop"]
             result["loop"].append(row)
+            save()
     vllm.close()
-
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    save()
     report(result, args)
 
 
