@@ -129,7 +129,8 @@ def test_real_grouprank_output_is_evaluated_in_its_order(smollm, tmp_path):
              "Spring tides happen when sun and moon line up."]
     ranking = Ranking(Query("q1", "what causes tides"),
                       tuple(Hit(Document(f"d{i}", t), float(5 - i)) for i, t in enumerate(texts)))
-    out = GroupRankReranker(str(smollm), group_size=5, max_tokens=24, progress=False).rerank(ranking)
+    out = GroupRankReranker(str(smollm), group_size=5, interval=5, repeats=1, max_tokens=24,
+                            progress=False).rerank(ranking)
     returned = out.ids()
     qrels = {"q1": {returned[0]: 1}}
     assert evaluate({"q1": out}, qrels, ["p@1", "mrr"]) == {"p@1": 1.0, "mrr": 1.0}
