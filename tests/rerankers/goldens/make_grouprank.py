@@ -1,7 +1,11 @@
 """Generate tests/rerankers/goldens/grouprank.json by running GroupRank's reference implementation (run once).
 
     python tests/rerankers/goldens/make_grouprank.py --reference /path/to/AQ-MedAI+Diver/repo \
-        --tokenizer $RERANKIT_MODELS/qwen2.5-coder-0.5b-instruct --data-dir ../shared/data
+        --tokenizer $RERANKIT_MODELS/qwen2.5-coder-0.5b-instruct --data-dir ../shared/data \
+        --recorded tests/rerankers/goldens/grouprank_qwen_outputs.json
+
+(``grouprank_qwen_outputs.json``: the 6 answers the packaged Qwen gave in the eval/README.md GroupRank run, saved
+with ``--save-outputs``.)
 
 The reference script ``Reranker/rerank_groupwise.py`` of AQ-MedAI/Diver runs as ``__main__`` with its own argument
 parser, seed, shuffles, prompts (rendered by the packaged Qwen tokenizer's chat template, as vLLM's tokenizer would),
