@@ -97,7 +97,7 @@ def run_method(args, ds, rankings: list[Ranking]) -> dict:
     else:  # windows left in their input order (e.g. the model echoing "[1] > [2] > ... > [10]")
         kept = sum(h["permutation"] == sorted(h["permutation"]) for h in hist)
     return {"ndcg@10": per_query_ndcg({r.query.id: r for r in res}, ds), "seconds": round(dt, 1),
-            "repairs": rr.repair_counts(), "unchanged": kept,
+            "repairs": rr.repair_counts(res), "unchanged": kept,
             "outputs_sample": [h.get("output", "") for h in hist[:3]]}
 
 

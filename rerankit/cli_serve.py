@@ -33,12 +33,14 @@ def _setup_logging(verbose: int) -> None:
 @click.option("--max-batch", default=32, show_default=True, type=int, help="most requests batched into one call")
 @click.option("--max-wait-ms", default=5.0, show_default=True, type=float,
               help="how long a lone request waits for others to batch with")
+@click.option("--max-queue", default=256, show_default=True, type=int,
+              help="most /search, /rerank, /rag requests queued or running at once; more get 503 + Retry-After")
 @click.option("--no-warmup", is_flag=True, help="report ready without a warm-up call through each model")
 @click.option("--shutdown-timeout", default=30.0, show_default=True, type=float,
               help="seconds in-flight requests get to finish on SIGTERM/SIGINT")
 @click.option("-v", "--verbose", count=True, help="-v info, -vv debug logs on stderr")
 def serve_cmd(config: str, host: str, port: int, max_body_bytes: int, max_candidates: int, max_batch: int,
-              max_wait_ms: float, no_warmup: bool, shutdown_timeout: float, verbose: int) -> None:
+              max_wait_ms: float, max_queue: int, no_warmup: bool, shutdown_timeout: float, verbose: int) -> None:
     """Serve a pipeline over HTTP: POST /search, /rerank, /rag; GET /health, /ready, /stats, /docs.
 
     \b
@@ -46,13 +48,19 @@ def serve_cmd(config: str, host: str, port: int, max_body_bytes: int, max_candid
       rerankit index --dataset beir/scifact --output examples/indexes/scifact-bm25
       rerankit serve --config examples/pipeline.yaml --port 8000
       curl -s localhost:8000/search -H 'content-type: application/json' -d '{"query": "vitamin D", "k": 3}'
+
+    If the pipeline cannot load (a missing index, an unloadable model), the server stops and the command exits
+    with status 2 and the error.
     """
     _setup_logging(verbose)
+    if verbose == 0:  # a server says where it listens, when it is ready and why it stopped, even without -v
+        logging.getLogger("rerankit.server").setLevel(logging.INFO)
     from rerankit.server import serve
     from rerankit.server.service import ServerSettings
 
     settings = ServerSettings(max_body_bytes=max_body_bytes, max_candidates=max_candidates, max_batch=max_batch,
-                              max_wait_ms=max_wait_ms, warmup=not no_warmup, shutdown_timeout_s=shutdown_timeout)
+                              max_wait_ms=max_wait_ms, max_queue=max_queue, warmup=not no_warmup,
+                              shutdown_timeout_s=shutdown_timeout)
     serve(config, host=host, port=port, settings=settings,
           log_level={0: "warning", 1: "info"}.get(verbose, "debug"))
 

@@ -11,6 +11,9 @@ A spec looks like::
 
 from __future__ import annotations
 
+import inspect
+import json
+import logging
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -25,10 +28,12 @@ else:  # pragma: no cover
 
 from rerankit.errors import ConfigError
 from rerankit.pipeline import Pipeline
-from rerankit.registry import build
+from rerankit.registry import build, resolve, stage_class
 from rerankit.types import Document
 
-__all__ = ["load_spec", "build_stage", "pipeline_from_spec"]
+__all__ = ["load_spec", "build_stage", "pipeline_from_spec", "share_engines"]
+
+log = logging.getLogger(__name__)
 
 _TOP_KEYS = {"retriever", "rerankers", "generator", "k", "depth", "cache_dir", "dataset", "data_dir"}
 
@@ -82,7 +87,58 @@ def pipeline_from_spec(source: str | Path | Mapping[str, Any],
         retriever = build_stage("retriever", r_entry)
         if corpus is not None and isinstance(retriever, IndexedRetriever):
             retriever.index(corpus)
-    rerankers = [build_stage("reranker", e) for e in spec.get("rerankers") or []]
-    generator = build_stage("generator", spec["generator"]) if spec.get("generator") else None
+    entries = [("reranker", e) for e in spec.get("rerankers") or []]
+    if spec.get("generator"):
+        entries.append(("generator", spec["generator"]))
+    entries = share_engines(entries)
+    rerankers = [build_stage(kind, e) for kind, e in entries if kind == "reranker"]
+    generator = build_stage("generator", entries[-1][1]) if spec.get("generator") else None
     return Pipeline(retriever, rerankers, generator, k=int(spec.get("k", 100)), depth=spec.get("depth"),
                     cache_dir=spec.get("cache_dir"))
+
+
+def _engine_key(kind: str, entry: str | Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """(engine name, model, engine options as canonical JSON) of a stage that builds its own engine, else None."""
+    if isinstance(entry, str):
+        entry = {"name": entry}
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str):
+        return None
+    registered = resolve(kind, entry["name"])
+    params = inspect.signature(stage_class(kind, entry["name"]).__init__).parameters
+    if "engine" not in params or "model" not in params:
+        return None
+    given = {k: v for k, v in entry.items() if v is not None}
+    opts = {**registered.defaults, **given}
+    engine, model = opts.get("engine", params["engine"].default), opts.get("model", params["model"].default)
+    if not isinstance(engine, str) or not isinstance(model, str) or not model:
+        return None
+    options = json.dumps(opts.get("engine_options") or {}, sort_keys=True, default=str)
+    return resolve("engine", engine).name, model, options
+
+
+def share_engines(entries: list[tuple[str, str | Mapping[str, Any]]]) -> list[tuple[str, str | Mapping[str, Any]]]:
+    """Stage entries where stages naming the same engine, model and engine options get one engine instance.
+
+    A reranker and the generator on the same model (e.g. a yes/no reranker and RAG answers from one Qwen) then
+    load it once. Entries that build no engine of their own (a cross-encoder, an entry given an engine instance)
+    are returned unchanged.
+    """
+    from rerankit.engines import get_engine
+
+    keys = [_engine_key(kind, entry) for kind, entry in entries]
+    counts: dict[tuple[str, str, str], int] = {}
+    for key in keys:
+        if key is not None:
+            counts[key] = counts.get(key, 0) + 1
+    engines: dict[tuple[str, str, str], Any] = {}
+    out: list[tuple[str, str | Mapping[str, Any]]] = []
+    for (kind, entry), key in zip(entries, keys):
+        if key is None or counts[key] < 2:
+            out.append((kind, entry))
+            continue
+        if key not in engines:
+            engines[key] = get_engine(key[0], key[1], **json.loads(key[2]))
+            log.info("one %s engine for %s serves %d stages", key[0], key[1], counts[key])
+        base = {"name": entry} if isinstance(entry, str) else dict(entry)
+        out.append((kind, {**base, "engine": engines[key]}))
+    return out

@@ -12,14 +12,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from abc import abstractmethod
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from rerankit.engines.base import Capability, Engine, GenerationParams
 from rerankit.errors import ConfigError, InputError
 from rerankit.rerankers.base import Reranker
-from rerankit.rerankers.permutation import RepairCounts, identifier, parse_permutation
+from rerankit.rerankers.permutation import RepairCounts, identifier, parse_permutation, total_repairs
 from rerankit.rerankers.waves import run_waves
 from rerankit.rerankers.window_prompt import WindowPrompt
 from rerankit.types import Hit, Query, Ranking
@@ -104,7 +104,6 @@ class SlidingWindowReranker(Reranker):
         self.window_size, self.stride, self.passes = window_size, stride, passes
         self.max_passage_words = max_passage_words
         self.keep_history, self.batch_queries, self.progress = keep_history, batch_queries, progress
-        self._last = RepairCounts()
 
     # ---- per-method part -----------------------------------------------------------------------------------
     @abstractmethod
@@ -145,15 +144,19 @@ class SlidingWindowReranker(Reranker):
             if self.keep_history:
                 meta["history"] = hist
             out.append(r.reordered(order, **{self.name: meta}))
-        self._last = sum(stats, RepairCounts())
+        total = sum(stats, RepairCounts())  # local to this call: the instance keeps no counters
         log.info("%s (%s): %d queries, %d model outputs, %d clean, repairs %s", self.name, self.prompt.name,
-                 len(rankings), self._last.outputs, self._last.clean,
-                 {k: v for k, v in self._last.as_dict().items() if v and k not in ("outputs", "clean")})
+                 len(rankings), total.outputs, total.clean,
+                 {k: v for k, v in total.as_dict().items() if v and k not in ("outputs", "clean")})
         return out
 
-    def repair_counts(self) -> dict[str, int]:
-        """Repairs summed over the last :meth:`rerank_many` call (per query in ``ranking.meta[name]["repairs"]``)."""
-        return self._last.as_dict()
+    def repair_counts(self, rankings: Sequence[Ranking]) -> dict[str, int]:
+        """Repairs summed over `rankings` (what one :meth:`rerank_many` call returned), from their meta.
+
+        Each query's counts are in ``ranking.meta[name]["repairs"]``; nothing is kept on the instance, so
+        concurrent calls on one reranker never mix their counts.
+        """
+        return total_repairs(rankings, self.name)
 
     def _texts(self, req: WindowRequest) -> list[str]:
         return [h.doc.full_text for h in req.hits]

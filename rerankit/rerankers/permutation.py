@@ -8,12 +8,17 @@ appends the unmentioned ones in their original order; :class:`RepairCounts` says
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING
 
 from rerankit.errors import InputError
 
+if TYPE_CHECKING:
+    from rerankit.types import Ranking
+
 __all__ = ["RepairCounts", "parse_permutation", "extract_answer", "identifier", "identifier_index",
-           "normalize_digits"]
+           "normalize_digits", "total_repairs"]
 
 # Look-alike digits models sometimes emit (superscripts, subscripts, circled, full-width) mapped to ASCII.
 _FAKE_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹₀₁₂₃₄₅₆₇₈₉０１２３４５６７８９①②③④⑤⑥⑦⑧⑨❶❷❸❹❺❻❼❽❾",
@@ -51,6 +56,20 @@ class RepairCounts:
     def repaired(self) -> int:
         """Outputs that needed any fix."""
         return self.outputs - self.clean
+
+
+def total_repairs(rankings: Iterable[Ranking], name: str) -> dict[str, int]:
+    """Repairs summed over the rankings one call returned, read from each ``ranking.meta[name]["repairs"]``.
+
+    Rerankers keep no counter of their own (one instance may serve concurrent calls): the counts travel with the
+    rankings they describe. Rankings the stage did not touch (empty candidate lists) add nothing.
+    """
+    total = RepairCounts()
+    for r in rankings:
+        counts = r.meta.get(name, {}).get("repairs")
+        if counts:
+            total.add(RepairCounts(**counts))
+    return total.as_dict()
 
 
 def normalize_digits(text: str) -> str:

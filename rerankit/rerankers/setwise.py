@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from rerankit.engines.base import Capability, Engine, GenerationParams
 from rerankit.errors import ConfigError
 from rerankit.rerankers.base import Reranker
-from rerankit.rerankers.permutation import RepairCounts, extract_answer, normalize_digits
+from rerankit.rerankers.permutation import RepairCounts, extract_answer, normalize_digits, total_repairs
 from rerankit.rerankers.templates import load_template
 from rerankit.rerankers.waves import run_waves
 from rerankit.types import Hit, Query, Ranking
@@ -157,8 +157,6 @@ class SetwiseReranker(Reranker):
         self.max_passage_tokens, self.max_query_tokens = max_passage_tokens, max_query_tokens
         self.max_new_tokens = max_new_tokens
         self.keep_history, self.batch_queries, self.progress = keep_history, batch_queries, progress
-        self._last = RepairCounts()
-        self.last_comparisons = 0
 
     def _cut(self, text: str, limit: int | None) -> str:
         return self.engine.truncate(text, limit)[0] if limit else text
@@ -216,16 +214,19 @@ class SetwiseReranker(Reranker):
             if self.keep_history:
                 meta["history"] = hist
             out.append(r.with_hits(hits, **{self.name: meta}))
-        self._last = sum(stats, RepairCounts())
-        self.last_comparisons = self._last.outputs
+        total = sum(stats, RepairCounts())  # local to this call: the instance keeps no counters
         log.info("setwise (%s, %s): %d queries, %d comparisons, %d clean, repairs %s", self.template.name,
-                 self.method, len(rankings), self._last.outputs, self._last.clean,
-                 {k: v for k, v in self._last.as_dict().items() if v and k not in ("outputs", "clean")})
+                 self.method, len(rankings), total.outputs, total.clean,
+                 {k: v for k, v in total.as_dict().items() if v and k not in ("outputs", "clean")})
         return out
 
-    def repair_counts(self) -> dict[str, int]:
-        """Repairs summed over the last :meth:`rerank_many` call (per query in ``ranking.meta["setwise"]``)."""
-        return self._last.as_dict()
+    def repair_counts(self, rankings: Sequence[Ranking]) -> dict[str, int]:
+        """Repairs (``outputs`` = comparisons) summed over `rankings`, what one :meth:`rerank_many` call returned.
+
+        Each query's counts are in ``ranking.meta["setwise"]``; nothing is kept on the instance, so concurrent
+        calls on one reranker never mix their counts.
+        """
+        return total_repairs(rankings, self.name)
 
     def config(self) -> dict:
         return {**super().config(), "engine": self.engine.config(), "template": self.template.name,

@@ -5,10 +5,11 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rerankit.errors import MissingDependencyError
+from rerankit.errors import MissingDependencyError, RerankitError
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from rerankit.server.service import ServerSettings
 
 __all__ = ["create_app", "app_from_config", "serve", "ServerSettings"]
+
+log = logging.getLogger(__name__)
 
 
 def _check_deps() -> None:
@@ -67,7 +70,11 @@ def app_from_config(config: str | Path, settings: ServerSettings | None = None) 
 
 def serve(config: str | Path, host: str = "127.0.0.1", port: int = 8000,
           settings: ServerSettings | None = None, log_level: str = "info") -> None:
-    """Run the service until SIGINT/SIGTERM; in-flight requests finish (up to settings.shutdown_timeout_s)."""
+    """Run the service until SIGINT/SIGTERM; in-flight requests finish (up to settings.shutdown_timeout_s).
+
+    Logs where it listens once the port is open. If the pipeline cannot load, the server shuts down and this
+    raises the load error (``rerankit serve`` then exits non-zero with it) instead of staying up unable to serve.
+    """
     _check_deps()
     import uvicorn
 
@@ -75,5 +82,36 @@ def serve(config: str | Path, host: str = "127.0.0.1", port: int = 8000,
 
     settings = settings or ServerSettings()
     app = app_from_config(config, settings)
-    uvicorn.run(app, host=host, port=port, log_level=log_level,
-                timeout_graceful_shutdown=int(settings.shutdown_timeout_s), lifespan="on")
+    server = _server(uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on",
+                                    timeout_graceful_shutdown=int(settings.shutdown_timeout_s)), str(config))
+    app.state.on_load_failure = server.exit_soon
+    server.run()
+    failure = app.state.service.load_exception
+    if failure is not None:
+        if isinstance(failure, RerankitError):
+            raise failure
+        raise RerankitError(f"the pipeline in {config} failed to load: {type(failure).__name__}: {failure}") \
+            from failure
+
+
+def _server(config: Any, config_path: str) -> Any:
+    """A uvicorn server that logs where it listens, and that a failed pipeline load can stop."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if not self.started:
+                return
+            for srv in getattr(self, "servers", []):
+                for sock in srv.sockets or ():
+                    host, port = sock.getsockname()[:2]
+                    host = f"[{host}]" if ":" in str(host) else host
+                    log.info("rerankit serve listening on http://%s:%s (config %s); models load in the "
+                             "background: GET /ready says when they are in", host, port, config_path)
+
+        def exit_soon(self) -> None:
+            """Shut down as after SIGTERM (used when the pipeline failed to load)."""
+            self.should_exit = True
+
+    return Server(config)

@@ -37,19 +37,22 @@ class BatcherStats:
     batches: int = 0
     largest_batch: int = 0
     failed_items: int = 0
+    dropped_items: int = 0  # callers that went away (disconnected) before their item reached the model
     busy_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         mean = self.items / self.batches if self.batches else 0.0
         return {"items": self.items, "batches": self.batches, "mean_batch": round(mean, 2),
                 "largest_batch": self.largest_batch, "failed_items": self.failed_items,
-                "busy_seconds": round(self.busy_seconds, 3)}
+                "dropped_items": self.dropped_items, "busy_seconds": round(self.busy_seconds, 3)}
 
 
 class MicroBatcher(Generic[T, R]):
     """Collects items from concurrent callers into batches for `fn(list[T]) -> list[R]` (same length, order).
 
     If a batch fails, its items are retried one by one, so one bad request fails alone, not its batch-mates.
+    An item whose caller was cancelled (its client disconnected) is dropped from the queue uncomputed, and
+    counted in ``stats.dropped_items``.
     """
 
     def __init__(self, fn: Callable[[list[T]], Sequence[R]], name: str, max_batch: int = 32,
@@ -104,6 +107,8 @@ class MicroBatcher(Generic[T, R]):
             first = await queue.get()
             if first is None:
                 break
+            if self._dropped(first):
+                continue
             batch = [first]
             deadline = time.monotonic() + self.max_wait
             while len(batch) < self.max_batch:
@@ -120,12 +125,20 @@ class MicroBatcher(Generic[T, R]):
                 if nxt is None:
                     stop = True
                     break
-                batch.append(nxt)
+                if not self._dropped(nxt):
+                    batch.append(nxt)
             await self._run(batch)
+
+    def _dropped(self, entry: tuple[T, asyncio.Future[R]]) -> bool:
+        """True (and counted) if the entry's caller went away while it waited in the queue."""
+        if entry[1].cancelled():
+            self.stats.dropped_items += 1
+            return True
+        return False
 
     async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         loop = asyncio.get_running_loop()
-        live = [(item, fut) for item, fut in batch if not fut.cancelled()]  # callers that went away
+        live = [entry for entry in batch if not self._dropped(entry)]  # callers that went away meanwhile
         if not live:
             return
         items = [item for item, _ in live]

@@ -10,6 +10,8 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from rerankit.server.errors import error_body
+
 __all__ = ["BodySizeLimit", "send_json"]
 
 Scope = MutableMapping[str, Any]
@@ -35,8 +37,8 @@ class BodySizeLimit:
         self.max_bytes = int(max_bytes)
 
     def _too_large(self, size: int | str) -> dict[str, Any]:
-        return {"error": f"request body too large ({size} bytes); this server accepts at most {self.max_bytes} "
-                         "bytes per request (send fewer or shorter passages)", "detail": None}
+        return error_body("body_too_large", f"request body too large ({size} bytes); this server accepts at most "
+                                            f"{self.max_bytes} bytes per request (send fewer or shorter passages)")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH"):
@@ -48,7 +50,7 @@ class BodySizeLimit:
             try:
                 n = int(declared)
             except ValueError:
-                await send_json(send, 400, {"error": f"invalid Content-Length header {declared!r}", "detail": None})
+                await send_json(send, 400, error_body("invalid_request", f"invalid Content-Length header {declared!r}"))
                 return
             if n > self.max_bytes:
                 await send_json(send, 413, self._too_large(n))

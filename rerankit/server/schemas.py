@@ -110,12 +110,17 @@ class RagResponse(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    error: str = Field(description="what was wrong, in one line")
+    """The body of every error answer (4xx and 5xx)."""
+
+    error: str = Field(description="what was wrong, in one line (no server paths or exception class names)")
+    type: str = Field(description="short code: invalid_request, bad_input, body_too_large, not_found, "
+                                  "method_not_allowed, not_enabled, not_ready, overloaded, shutting_down, internal")
     detail: list[dict] | None = Field(None, description="per-field problems for validation errors")
 
 
 class HealthResponse(BaseModel):
-    status: str
+    status: str = Field(description="ok, or failed once loading the pipeline failed (then 503)")
+    error: str | None = None
 
 
 class ReadyResponse(BaseModel):

@@ -2,6 +2,8 @@
 
 Concurrent requests meet in the queues, so the retriever sees many queries in one ``search_many`` call, the
 rerankers many rankings in one ``rerank_many`` call and the generator many prompts in one ``generate_many`` call.
+Stages whose models share one engine instance (a reranker and the generator on the same model) share one worker
+thread, so that engine never runs two calls at once.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from rerankit.errors import InputError
 from rerankit.generators.base import Answer
 from rerankit.pipeline import Pipeline
+from rerankit.server.admission import Admission
 from rerankit.server.batcher import MicroBatcher
 from rerankit.types import Document, Hit, Query, Ranking
 
@@ -30,13 +34,16 @@ class ServerSettings:
 
     max_body_bytes: largest request body (413 above). max_candidates: most passages in a /rerank request and the
     largest k of /search and /rag (422 above). max_batch / max_wait_ms: micro-batching of each stage.
-    warmup: run one tiny request through each model before reporting ready. include_text: return passage texts.
+    max_queue: most /search, /rerank and /rag requests queued or running at once; one more gets 503 with
+    Retry-After. warmup: run one tiny request through each model before reporting ready. include_text: return
+    passage texts. shutdown_timeout_s: how long in-flight requests get to finish on SIGTERM.
     """
 
     max_body_bytes: int = 1_048_576
     max_candidates: int = 100
     max_batch: int = 32
     max_wait_ms: float = 5.0
+    max_queue: int = 256
     warmup: bool = True
     include_text: bool = True
     shutdown_timeout_s: float = 30.0
@@ -48,6 +55,10 @@ class ServerSettings:
             raise InputError(f"max_candidates must be at least 1, got {self.max_candidates}")
         if self.max_batch < 1:
             raise InputError(f"max_batch must be at least 1, got {self.max_batch}")
+        if self.max_queue < 1:
+            raise InputError(f"max_queue must be at least 1, got {self.max_queue}")
+        if self.max_wait_ms < 0:
+            raise InputError(f"max_wait_ms must be >= 0, got {self.max_wait_ms}")
 
 
 class PipelineService:
@@ -58,7 +69,10 @@ class PipelineService:
         self._factory = pipeline if callable(pipeline) and not isinstance(pipeline, Pipeline) else None
         self.pipeline: Pipeline | None = pipeline if isinstance(pipeline, Pipeline) else None
         self.status = "loading"
-        self.error: str | None = None
+        self.error: str | None = None  # the load failure, as clients may see it (no paths, no class names)
+        self.load_exception: BaseException | None = None  # the full failure, for the log and `rerankit serve`
+        self.admission = Admission(settings.max_queue)
+        self._executors: list[ThreadPoolExecutor] = []
         self._ids = itertools.count()
         self._id_lock = threading.Lock()
         self.retrieve_q: MicroBatcher | None = None
@@ -90,11 +104,26 @@ class PipelineService:
     async def start(self) -> None:
         """Create and start the batchers (after load)."""
         s = self.settings
+        rerank_x, generate_x = self._model_threads()
         self.retrieve_q = MicroBatcher(self._retrieve_batch, "retrieve", s.max_batch, s.max_wait_ms)
-        self.rerank_q = MicroBatcher(self._rerank_batch, "rerank", s.max_batch, s.max_wait_ms)
-        self.generate_q = MicroBatcher(self._generate_batch, "generate", s.max_batch, s.max_wait_ms)
+        self.rerank_q = MicroBatcher(self._rerank_batch, "rerank", s.max_batch, s.max_wait_ms, rerank_x)
+        self.generate_q = MicroBatcher(self._generate_batch, "generate", s.max_batch, s.max_wait_ms, generate_x)
         for q in (self.retrieve_q, self.rerank_q, self.generate_q):
             await q.start()
+
+    def _model_threads(self) -> tuple[ThreadPoolExecutor | None, ThreadPoolExecutor | None]:
+        """Worker threads of the rerank and generate stages: one shared thread if they share an engine instance."""
+        p = self.pipeline
+        if p is None or p.generator is None:
+            return None, None
+        gen_engine = _engine_of(p.generator)
+        if gen_engine is None or not any(_engine_of(r) is gen_engine for r in p.rerankers):
+            return None, None
+        shared = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rerankit-shared-engine")
+        self._executors.append(shared)
+        log.info("the reranker and the generator share one engine (%s): their batches take turns on one thread",
+                 getattr(gen_engine, "model", "?"))
+        return shared, shared
 
     async def stop(self) -> None:
         """Drain: finish queued work, stop the batchers, release models."""
@@ -102,6 +131,8 @@ class PipelineService:
         for q in (self.retrieve_q, self.rerank_q, self.generate_q):
             if q is not None:
                 await q.stop()
+        for executor in self._executors:
+            executor.shutdown(wait=True)
         p = self.pipeline
         if p is not None and p.generator is not None and callable(getattr(p.generator, "close", None)):
             p.generator.close()
@@ -126,6 +157,14 @@ class PipelineService:
     def stats(self) -> dict[str, Any]:
         return {q.name: {**q.stats.as_dict(), "pending": q.pending}
                 for q in (self.retrieve_q, self.rerank_q, self.generate_q) if q is not None}
+
+    def request_stats(self) -> dict[str, Any]:
+        """Request counters: admitted, completed, failed, shed (503, queue full), disconnected (client went away);
+        ``not_computed``: items dropped from a stage queue because their client disconnected first."""
+        a = self.admission
+        dropped = sum(q.stats.dropped_items for q in (self.retrieve_q, self.rerank_q, self.generate_q)
+                      if q is not None)
+        return {**a.stats.as_dict(), "in_flight": a.in_flight, "max_queue": a.max_queue, "not_computed": dropped}
 
     # ---- batch functions (run in worker threads) -------------------------------------------------------------
     def _retrieve_batch(self, items: list[tuple[Query, int]]) -> list[Ranking]:
@@ -173,3 +212,10 @@ class PipelineService:
         ranking = await self.search(text, k, rerank=True)
         answer = await self.generate_q.submit(ranking)
         return ranking, answer
+
+
+def _engine_of(stage: Any) -> Any:
+    """The engine instance a reranker or generator holds (None if it has none or has not built it yet)."""
+    attrs = getattr(stage, "__dict__", {})
+    engine = attrs.get("engine")
+    return engine if engine is not None else attrs.get("_engine")

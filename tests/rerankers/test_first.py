@@ -30,7 +30,7 @@ def test_first_end_to_end(smollm_engine, dl19):
             # the window order is the labels sorted by log-probability, best first
             assert [labels[i] for i in h["permutation"]] == sorted(labels, key=lambda x: -lp[x])
             assert h["prompt"].endswith("<|im_start|>assistant\n[")
-    assert rr.repair_counts() == {"outputs": 6, "clean": 6, "loose": 0, "duplicates": 0, "missing": 0,
+    assert rr.repair_counts(out) == {"outputs": 6, "clean": 6, "loose": 0, "duplicates": 0, "missing": 0,
                                   "out_of_range": 0, "unparseable": 0, "truncated": 0}
     looped = FirstReranker(engine=smollm_engine, depth=8, window_size=4, stride=2, max_passage_words=40,
                            batch_queries=False, progress=False).rerank_many(rankings)

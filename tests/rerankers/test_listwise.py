@@ -103,7 +103,7 @@ def test_all_queries_advance_together_in_waves(smollm_engine):
     assert out[2].hits == ()  # an empty candidate list passes through untouched
     assert [len(r.meta["by-number"]["history"]) for r in out[:2]] == [4, 2]
     assert out[0].meta["by-number"]["history"][0]["span"] == [6, 10]
-    assert rr.repair_counts()["outputs"] == 6
+    assert rr.repair_counts(out)["outputs"] == 6
     loop = _ByDocNumber(engine=smollm_engine, depth=None, window_size=4, stride=2, batch_queries=False,
                         progress=False)
     assert [r.ids() for r in loop.rerank_many(rankings)] == [r.ids() for r in out]
@@ -179,10 +179,33 @@ def test_malformed_outputs_are_repaired_and_counted(smollm_engine, dl19):
     rr = ListwiseReranker(engine=smollm_engine, template="rankgpt", depth=8, window_size=4, stride=2,
                           max_passage_words=30, keep_history=True, progress=False)
     out = rr.rerank(ranking)
-    counts = rr.repair_counts()
+    counts = rr.repair_counts([out])
     assert counts == out.meta["listwise"]["repairs"]
     assert counts["outputs"] == 3 and counts["clean"] + (counts["outputs"] - counts["clean"]) == 3
     fixes = counts["duplicates"] + counts["missing"] + counts["out_of_range"] + counts["unparseable"] + counts["loose"]
     assert (counts["clean"] == 3) == (fixes == 0)
     assert sorted(out.ids()[:8]) == sorted(ranking.ids()[:8])
     assert rr.config()["template"] == "rankgpt" and rr.config()["window_size"] == 4
+
+
+def test_concurrent_calls_on_one_instance_keep_their_own_repair_counts(smollm_engine):
+    """One reranker serving two threads at once (as the HTTP service may): each call's counts are its own."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    gate = threading.Barrier(2, timeout=30)
+
+    class _Interleaved(_ByDocNumber):
+        def _rank_windows(self, requests):
+            if len(self.calls) < 2:
+                gate.wait()  # both calls are in the middle of their work at the same time
+            return super()._rank_windows(requests)
+
+    rr = _Interleaved(engine=smollm_engine, depth=None, window_size=4, stride=2, progress=False)
+    small, large = [_ranking("s", list(range(4)))], [_ranking("a", list(range(10))), _ranking("b", list(range(8)))]
+    with ThreadPoolExecutor(2) as pool:
+        f_small, f_large = pool.submit(rr.rerank_many, small), pool.submit(rr.rerank_many, large)
+        out_small, out_large = f_small.result(), f_large.result()
+    assert rr.repair_counts(out_small)["outputs"] == 1  # one window
+    assert rr.repair_counts(out_large)["outputs"] == 4 + 3
+    assert not [k for k in vars(rr) if "last" in k or "count" in k]  # no per-call state left on the instance

@@ -105,7 +105,39 @@ def test_rank_r1_end_to_end(smollm_engine, dl19):
         # the two best carry the reasoning of the comparison they won last
         assert all(isinstance(h.meta.get("reasoning"), str) for h in r.hits[:1])
         total += meta["comparisons"]
-    assert rr.repair_counts()["outputs"] == total == rr.last_comparisons
+    assert rr.repair_counts(out)["outputs"] == total
     looped = SetwiseReranker(engine=smollm_engine, depth=5, num_child=2, k=2, max_new_tokens=16,
                              max_passage_tokens=32, batch_queries=False, progress=False).rerank_many(rankings)
     assert [r.ids() for r in looped] == [r.ids() for r in out]
+
+
+def test_concurrent_calls_on_one_instance_keep_their_own_counts(smollm_engine):
+    """One setwise reranker serving two threads at once: comparisons and repairs stay with each call's rankings."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rerankit.rerankers.permutation import RepairCounts
+    from rerankit.types import Document, Hit, Query, Ranking
+
+    gate = threading.Barrier(2, timeout=30)
+    calls = []
+
+    class _ByNumber(SetwiseReranker):
+        def _compare(self, requests):  # a perfect judge: the passage with the largest number wins
+            calls.append(len(requests))
+            if len(calls) <= 2:
+                gate.wait()
+            return [(max(range(len(r.texts)), key=lambda j: int(r.texts[j].split()[-1])), "",
+                     {"_repairs": RepairCounts(outputs=1, clean=1)}) for r in requests]
+
+    def ranking(qid, n):
+        return Ranking(Query(qid, "q"), [Hit(Document(str(i), f"passage {i}"), 1.0) for i in range(n)])
+
+    rr = _ByNumber(engine=smollm_engine, depth=None, num_child=2, k=2, progress=False)
+    with ThreadPoolExecutor(2) as pool:
+        f1, f2 = pool.submit(rr.rerank_many, [ranking("a", 3)]), pool.submit(rr.rerank_many, [ranking("b", 9)])
+        out1, out2 = f1.result(), f2.result()
+    assert out1[0].ids()[0] == "2" and out2[0].ids()[:2] == ["8", "7"]
+    for out in (out1, out2):
+        assert rr.repair_counts(out)["outputs"] == out[0].meta["setwise"]["comparisons"] > 0
+    assert rr.repair_counts(out1)["outputs"] < rr.repair_counts(out2)["outputs"]

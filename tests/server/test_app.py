@@ -110,19 +110,41 @@ def test_stats_count_requests(client):
     assert after["retrieve"]["batches"] >= 1
 
 
+def _wait_failed(c):
+    import time
+
+    for _ in range(200):
+        r = c.get("/ready")
+        if r.json()["status"] == "failed":
+            return r
+        time.sleep(0.02)
+    raise AssertionError(f"the load never failed: {r.text}")
+
+
 def test_not_ready_until_loaded_and_failed_load_is_reported():
+    from rerankit.errors import DataError
+
     def broken():
-        raise RuntimeError("index folder missing")
+        raise DataError("index folder /srv/rerankit/indexes/scifact missing: build it with rerankit index")
 
     with TestClient(create_app(broken, ServerSettings())) as c:
-        import time
-
-        for _ in range(100):
-            r = c.get("/ready")
-            if r.json()["status"] == "failed":
-                break
-            time.sleep(0.02)
-        assert r.status_code == 503 and "index folder missing" in r.json()["error"]
+        r = _wait_failed(c)
+        assert r.status_code == 503 and "index folder <path> missing" in r.json()["error"]
+        assert "/srv/" not in r.text and "DataError" not in r.text
         resp = c.post("/search", json={"query": "x"})
         assert resp.status_code == 503 and "poll GET /ready" in resp.json()["error"]
-        assert c.get("/health").status_code == 200
+        assert resp.json()["type"] == "not_ready"
+        health = c.get("/health")  # liveness reports the failure too, for servers run without `rerankit serve`
+        assert health.status_code == 503 and health.json()["status"] == "failed"
+        assert "index folder <path> missing" in health.json()["error"]
+
+
+def test_an_unexpected_load_failure_is_reported_without_its_class_or_paths():
+    def buggy():
+        raise KeyError("/home/me/secret/config.json")
+
+    with TestClient(create_app(buggy, ServerSettings())) as c:
+        r = _wait_failed(c)
+        assert "the server log has the details" in r.json()["error"]
+        assert "KeyError" not in r.text and "/home/me" not in r.text
+        assert c.get("/health").status_code == 503
