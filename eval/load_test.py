@@ -6,7 +6,15 @@ Starts `rerankit serve` on a free localhost port over a BM25 index of BEIR SciFa
 micro-batching counters as a markdown table (also written to --output when given). Then stops the server with
 SIGTERM (graceful shutdown) and checks it went down.
 
-    python eval/load_test.py --data-dir ../shared/data --clients 50 --requests 400 --duration 240
+With `--max-queue N` the server holds at most N requests; the rest are shed with 503 + Retry-After, and a shed
+client waits that long before its next request. `--impatient F` makes that fraction of the clients hang up
+after `--impatient-timeout` seconds (as a client with a short timeout does); the server must drop their queued
+requests without computing them. Checked and counted: every non-200 answer is the JSON error schema, every 503
+carries Retry-After, the server's shed count equals the 503s the clients saw, and requests dropped from the
+queue never reached the reranker.
+
+    python eval/load_test.py --data-dir ../shared/data --clients 50 --requests 300 --duration 120 \
+        --max-queue 16 --impatient 0.2 --impatient-timeout 2
 
 The default reranker is the cross-encoder method on the packaged all-MiniLM-L6-v2 encoder: the same architecture
 and cost as cross-encoder/ms-marco-MiniLM-L6-v2, but its classification head is untrained, so this measures
@@ -59,35 +67,80 @@ def build_config(workdir: Path, data_dir: str | None, args: argparse.Namespace) 
     return cfg
 
 
+def _is_error_schema(resp: httpx.Response) -> bool:
+    """True if `resp` is the service's JSON error body {"error": str, "type": str, "detail": list | null}."""
+    if not resp.headers.get("content-type", "").startswith("application/json"):
+        return False
+    try:
+        body = resp.json()
+    except ValueError:
+        return False
+    return (isinstance(body, dict) and isinstance(body.get("error"), str) and isinstance(body.get("type"), str)
+            and "detail" in body)
+
+
 async def run_clients(base: str, queries: list[str], args: argparse.Namespace) -> dict:
     latencies: list[float] = []
     errors: dict[str, int] = {}
-    sent = 0
+    c = {"sent": 0, "ok": 0, "shed": 0, "shed_no_retry_after": 0, "non_json": 0, "hung_up": 0, "waited_s": 0.0}
     t_end = time.monotonic() + args.duration
+    n_impatient = round(args.clients * args.impatient)
     limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
 
+    def count(key: str) -> None:
+        errors[key] = errors.get(key, 0) + 1
+
     async def client(cid: int, http: httpx.AsyncClient) -> None:
-        nonlocal sent
-        while sent < args.requests and time.monotonic() < t_end:
-            q = queries[sent % len(queries)]
-            sent += 1
+        timeout = args.impatient_timeout if cid < n_impatient else args.request_timeout
+        while c["sent"] < args.requests and time.monotonic() < t_end:
+            q = queries[c["sent"] % len(queries)]
+            c["sent"] += 1
             t0 = time.perf_counter()
             try:
-                resp = await http.post("/search", json={"query": q, "k": args.k})
-                if resp.status_code != 200:
-                    key = f"HTTP {resp.status_code}: {resp.text[:80]}"
-                    errors[key] = errors.get(key, 0) + 1
-                    continue
-                latencies.append(time.perf_counter() - t0)
+                resp = await http.post("/search", json={"query": q, "k": args.k}, timeout=timeout)
+            except httpx.TimeoutException:
+                c["hung_up"] += 1  # this client gave up: httpx closes the connection, the server sees it go
+                continue
             except httpx.HTTPError as exc:
-                key = f"{type(exc).__name__}"
-                errors[key] = errors.get(key, 0) + 1
+                count(type(exc).__name__)
+                continue
+            if resp.status_code == 200:
+                c["ok"] += 1
+                latencies.append(time.perf_counter() - t0)
+                continue
+            if not _is_error_schema(resp):
+                c["non_json"] += 1
+                count(f"HTTP {resp.status_code} (not the JSON error schema): {resp.text[:80]}")
+                continue
+            if resp.status_code == 503 and resp.json()["type"] == "overloaded":
+                c["shed"] += 1
+                wait = resp.headers.get("retry-after")
+                if wait is None:
+                    c["shed_no_retry_after"] += 1
+                    wait = "1"
+                pause = min(float(wait), max(0.0, t_end - time.monotonic()))
+                c["waited_s"] += pause
+                await asyncio.sleep(pause)  # do as the server asks
+                continue
+            count(f"HTTP {resp.status_code} {resp.json()['type']}: {resp.json()['error'][:80]}")
 
     t0 = time.perf_counter()
     async with httpx.AsyncClient(base_url=base, timeout=args.request_timeout, limits=limits) as http:
         await asyncio.gather(*(client(i, http) for i in range(args.clients)))
     wall = time.perf_counter() - t0
-    return {"latencies": latencies, "errors": errors, "sent": sent, "wall": wall}
+    return {"latencies": latencies, "errors": errors, "wall": wall, "impatient": n_impatient, **c}
+
+
+def _settled(base: str, timeout: float = 120.0) -> dict:
+    """The server's /stats once every admitted request has finished (hung-up ones are noticed and dropped)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = httpx.get(f"{base}/stats", timeout=10).json()
+        if stats["requests"]["in_flight"] == 0 and all(s["pending"] == 0 for s in stats["stages"].values()):
+            return stats
+        if time.monotonic() > deadline:
+            return stats
+        time.sleep(0.5)
 
 
 def main() -> int:
@@ -102,6 +155,10 @@ def main() -> int:
     ap.add_argument("--max-length", type=int, default=256, help="cross-encoder max tokens per pair")
     ap.add_argument("--k", type=int, default=10, help="hits returned per request")
     ap.add_argument("--max-batch", type=int, default=32)
+    ap.add_argument("--max-queue", type=int, default=256, help="the server's --max-queue (requests held at once)")
+    ap.add_argument("--impatient", type=float, default=0.0,
+                    help="fraction of the clients that hang up after --impatient-timeout seconds")
+    ap.add_argument("--impatient-timeout", type=float, default=2.0)
     ap.add_argument("--request-timeout", type=float, default=300.0)
     ap.add_argument("--output", help="also write the markdown table here")
     args = ap.parse_args()
@@ -115,7 +172,8 @@ def main() -> int:
         base = f"http://127.0.0.1:{port}"
         log = open(Path(tmp) / "server.log", "w")
         proc = subprocess.Popen([sys.executable, "-m", "rerankit.cli", "serve", "--config", str(cfg), "--port",
-                                 str(port), "--max-batch", str(args.max_batch), "--max-candidates", "100"],
+                                 str(port), "--max-batch", str(args.max_batch), "--max-candidates", "100",
+                                 "--max-queue", str(args.max_queue)],
                                 stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "TQDM_DISABLE": "1"})
         try:
             deadline = time.monotonic() + 300
@@ -131,7 +189,8 @@ def main() -> int:
                 time.sleep(0.5)
             load_before = os.getloadavg()[0]
             res = asyncio.run(run_clients(base, queries, args))
-            stats = httpx.get(f"{base}/stats", timeout=10).json()["stages"]
+            full = _settled(base)
+            stats, served = full["stages"], full["requests"]
         finally:
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(120)
@@ -139,9 +198,24 @@ def main() -> int:
     lat = res["latencies"]
     n_err = sum(res["errors"].values())
     rr = stats["rerank"]
+    checks = {
+        "no non-JSON error answer": res["non_json"] == 0,
+        "every 503 has Retry-After": res["shed_no_retry_after"] == 0,
+        "server shed count = 503s seen": served["shed"] == res["shed"],
+        "admitted = completed + disconnected + failed": served["admitted"] == served["completed"]
+        + served["disconnected"] + served["failed"],
+        "hang-ups dropped uncomputed": res["hung_up"] == 0 or 0 < served["not_computed"] <= served["disconnected"],
+    }
     rows = [
-        ("clients", f"{args.clients}"),
-        ("requests sent / ok / errors", f"{res['sent']} / {len(lat)} / {n_err}"),
+        ("clients", f"{args.clients} ({res['impatient']} hang up after {args.impatient_timeout:g} s)"),
+        ("requests sent / ok / shed (503) / hung up / other errors",
+         f"{res['sent']} / {res['ok']} / {res['shed']} / {res['hung_up']} / {n_err}"),
+        ("non-JSON error answers / 503 without Retry-After", f"{res['non_json']} / {res['shed_no_retry_after']}"),
+        ("server: max_queue / admitted / completed / shed / disconnected",
+         f"{served['max_queue']} / {served['admitted']} / {served['completed']} / {served['shed']} / "
+         f"{served['disconnected']}"),
+        ("server: dropped from a queue uncomputed / requests the reranker computed",
+         f"{served['not_computed']} / {rr['items']}"),
         ("pipeline", f"BM25 (SciFact, 5183 docs) top-{args.depth} -> {args.reranker} ({Path(args.model).name}), "
                      f"k={args.k}"),
         ("latency p50 / p95 / p99 / max (s)",
@@ -152,6 +226,7 @@ def main() -> int:
         ("rerank batches / mean size / largest", f"{rr['batches']} / {rr['mean_batch']} / {rr['largest_batch']}"),
         ("server CPU load average at start (1 min)", f"{load_before:.1f} on {os.cpu_count()} cores"),
         ("server exit after SIGTERM", "clean" if code in (0, -signal.SIGTERM) else f"code {code}"),
+        ("checks", ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in checks.items())),
     ]
     table = "| measure | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
     print(table)
@@ -159,7 +234,7 @@ def main() -> int:
         print("errors:", res["errors"])
     if args.output:
         Path(args.output).write_text(table + "\n")
-    return 1 if n_err else 0
+    return 1 if n_err or not all(checks.values()) else 0
 
 
 if __name__ == "__main__":

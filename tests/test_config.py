@@ -45,3 +45,30 @@ def test_missing_or_broken_files(tmp_path):
     (tmp_path / "bad.yaml").write_text("retriever: [unclosed\n")
     with pytest.raises(ConfigError, match="cannot parse"):
         load_spec(tmp_path / "bad.yaml")
+
+
+def test_stages_on_different_models_or_options_keep_their_own_engines():
+    from rerankit.config import share_engines
+
+    entries = [("reranker", {"name": "yes-no", "model": "m1"}), ("reranker", "cross-encoder"),
+               ("generator", {"name": "rag", "model": "m1", "engine_options": {"dtype": "bfloat16"}}),
+               ("reranker", {"name": "rankgpt", "model": "m2"})]
+    assert share_engines(entries) == entries  # nothing shared, so nothing was loaded
+
+
+@pytest.mark.slow
+@pytest.mark.llm
+def test_a_reranker_and_the_generator_on_one_model_share_one_loaded_engine(smollm):
+    model = str(smollm)
+    pipe = pipeline_from_spec({
+        "retriever": "bm25",
+        "rerankers": [{"name": "yes-no", "model": model, "engine": "hf", "engine_options": {"device": "cpu"},
+                       "progress": False}],
+        "generator": {"name": "rag", "model": model, "engine_options": {"device": "cpu"}, "max_new_tokens": 8,
+                      "max_passages": 1}}, corpus=DOCS)
+    engine = pipe.rerankers[0].engine
+    assert pipe.generator.engine is engine  # "hf" is an alias of the generator's default "transformers"
+    result = pipe.run("solar eclipse")
+    assert sorted(result.ranking.ids()) == ["a", "b"] and result.answer is not None
+    pipe.generator.close()  # the generator does not close an engine it was given: the reranker still has it
+    assert pipe.rerankers[0].rerank(result.ranking).hits

@@ -1,5 +1,6 @@
 """`rerankit serve` as a real process on localhost: readiness, batching under concurrency, body limits on a
-chunked upload, and graceful shutdown on SIGTERM (in-flight requests finish, then the models are released)."""
+chunked upload, graceful shutdown on SIGTERM (in-flight requests finish, then the models are released), a failed
+load that ends the process, load shedding past --max-queue, and requests dropped when their client hangs up."""
 
 from __future__ import annotations
 
@@ -22,33 +23,44 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, bm25_small, minilm):
-    root = tmp_path_factory.mktemp("serve")
+def _start(config, *options: str) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "rerankit.cli", "serve", "--config", str(config),
+                             "--port", str(port), *options],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "TQDM_DISABLE": "1"})
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def _wait_ready(proc: subprocess.Popen, base: str) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"server did not become ready: {proc.stdout.read() if proc.stdout else ''}")
+        time.sleep(0.2)
+
+
+def _write_config(root, bm25_small, minilm, depth: int = 5):
     bm25_small.save(root / "index")
     (root / "pipeline.yaml").write_text(yaml.safe_dump({
         "retriever": {"index": "index"},  # relative to the config file
-        "rerankers": [{"name": "cross-encoder", "model": str(minilm), "depth": 5, "progress": False,
+        "rerankers": [{"name": "cross-encoder", "model": str(minilm), "depth": depth, "progress": False,
                        "allow_untrained_head": True}],
         "k": 10}))
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "rerankit.cli", "serve", "--config", str(root / "pipeline.yaml"),
-                             "--port", str(port), "--max-body-bytes", "4096", "--max-wait-ms", "20",
-                             "--shutdown-timeout", "60", "-v"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "TQDM_DISABLE": "1"})
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
+    return root / "pipeline.yaml"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, bm25_small, minilm):
+    config = _write_config(tmp_path_factory.mktemp("serve"), bm25_small, minilm)
+    proc, base = _start(config, "--max-body-bytes", "4096", "--max-wait-ms", "20", "--shutdown-timeout", "60", "-v")
     try:
-        while True:
-            try:
-                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"server did not become ready: {proc.stdout.read() if proc.stdout else ''}")
-            time.sleep(0.2)
+        _wait_ready(proc, base)
         yield proc, base
     finally:
         if proc.poll() is None:
@@ -107,3 +119,99 @@ def test_sigterm_lets_in_flight_requests_finish(server):
     assert "service stopped" in log and "Finished server process" in log
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{base}/health", timeout=2)
+
+
+def test_a_config_that_cannot_load_ends_the_process_with_the_error(tmp_path):
+    """The spec is valid but its index folder is missing: the server says where it listened, then exits 2."""
+    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump({"retriever": {"index": "no-such-index"}, "k": 10}))
+    proc, base = _start(tmp_path / "pipeline.yaml")
+    try:
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2, out
+    assert f"listening on {base}" in out
+    assert "error:" in out and "no-such-index" in out
+
+
+@pytest.fixture(scope="module")
+def narrow_server(tmp_path_factory, bm25_small, minilm):
+    """One request at a time in the model (--max-batch 1) and at most 3 requests in the service (--max-queue 3)."""
+    config = _write_config(tmp_path_factory.mktemp("narrow"), bm25_small, minilm)
+    proc, base = _start(config, "--max-batch", "1", "--max-queue", "3", "--max-candidates", "100",
+                        "--max-wait-ms", "0")
+    try:
+        _wait_ready(proc, base)
+        yield proc, base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def _slow_rerank_body(scifact_docs, n: int = 100) -> dict:
+    """A /rerank request that keeps the cross-encoder busy for a while (n long passages)."""
+    return {"query": "how do stem cells differentiate into neurons",
+            "passages": [{"id": d.id, "text": d.text} for d in scifact_docs[:n]]}
+
+
+def _stats(base: str) -> dict:
+    return httpx.get(f"{base}/stats", timeout=10).json()
+
+
+@pytest.mark.slow
+def test_past_max_queue_requests_are_shed_with_503_and_retry_after(narrow_server, scifact_docs):
+    proc, base = narrow_server
+    before = _stats(base)["requests"]
+
+    async def burst():
+        async with httpx.AsyncClient(base_url=base, timeout=300) as c:
+            return await asyncio.gather(*(c.post("/rerank", json=_slow_rerank_body(scifact_docs, 40))
+                                          for _ in range(10)))
+
+    responses = asyncio.run(burst())
+    codes = [r.status_code for r in responses]
+    assert set(codes) <= {200, 503} and codes.count(200) >= 3 and codes.count(503) >= 1, codes
+    for r in responses:
+        assert r.headers["content-type"].startswith("application/json")
+        if r.status_code == 503:
+            assert r.json()["type"] == "overloaded" and int(r.headers["retry-after"]) >= 1
+    after = _stats(base)["requests"]
+    assert after["shed"] - before["shed"] == codes.count(503)
+    assert after["completed"] - before["completed"] == codes.count(200)
+    assert after["in_flight"] == 0 and after["max_queue"] == 3
+
+
+@pytest.mark.slow
+def test_requests_whose_client_hangs_up_are_dropped_and_not_computed(narrow_server, scifact_docs):
+    proc, base = narrow_server
+    before = _stats(base)
+
+    async def scenario():
+        async with httpx.AsyncClient(base_url=base, timeout=300) as c:
+            busy = asyncio.create_task(c.post("/rerank", json=_slow_rerank_body(scifact_docs)))
+            await asyncio.sleep(0.5)  # the slow request is in the model; the next ones queue behind it
+            async with httpx.AsyncClient(base_url=base, timeout=0.5) as impatient:
+                gone = await asyncio.gather(*(impatient.post("/search", json={"query": q, "k": 3})
+                                              for q in ("stem cells", "insulin")), return_exceptions=True)
+            return await busy, gone
+
+    busy, gone = asyncio.run(scenario())
+    assert busy.status_code == 200
+    assert all(isinstance(g, httpx.TimeoutException) for g in gone), gone
+    deadline = time.monotonic() + 30
+    while True:  # the server notices the hang-ups, then drops the queued items when it reaches them
+        after = _stats(base)
+        dropped = after["requests"]["not_computed"] - before["requests"]["not_computed"]
+        if (after["requests"]["in_flight"] == 0 and dropped >= 2) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    req, rr = after["requests"], after["stages"]["rerank"]
+    assert req["disconnected"] - before["requests"]["disconnected"] == 2
+    assert req["not_computed"] - before["requests"]["not_computed"] == 2
+    assert rr["items"] - before["stages"]["rerank"]["items"] == 1  # only the request whose client stayed
+    assert httpx.post(f"{base}/search", json={"query": "insulin", "k": 2}, timeout=120).status_code == 200
