@@ -126,8 +126,9 @@ class PipelineService:
         return shared, shared
 
     async def stop(self) -> None:
-        """Drain: finish queued work, stop the batchers, release models."""
-        self.status = "draining"
+        """Drain: finish queued work, stop the batchers, release models (a failed load stays reported)."""
+        if self.status != "failed":
+            self.status = "draining"
         for q in (self.retrieve_q, self.rerank_q, self.generate_q):
             if q is not None:
                 await q.stop()

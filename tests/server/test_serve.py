@@ -170,7 +170,7 @@ def test_past_max_queue_requests_are_shed_with_503_and_retry_after(narrow_server
 
     async def burst():
         async with httpx.AsyncClient(base_url=base, timeout=300) as c:
-            return await asyncio.gather(*(c.post("/rerank", json=_slow_rerank_body(scifact_docs, 40))
+            return await asyncio.gather(*(c.post("/rerank", json=_slow_rerank_body(scifact_docs, 20))
                                           for _ in range(10)))
 
     responses = asyncio.run(burst())
