@@ -10,7 +10,9 @@ work is cancelled, so a request still waiting in a batcher's queue is dropped th
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
+import time
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -55,29 +57,41 @@ class Admission:
 
     def __init__(self, max_queue: int) -> None:
         self.max_queue = max_queue
-        self.in_flight = 0
         self.stats = AdmissionStats()
-        self._seconds_per_request = 1.0  # running estimate for Retry-After, updated as requests finish
+        self._started: dict[int, float] = {}  # ticket -> monotonic start time of each request inside
+        self._tickets = itertools.count()
+        self._latency: float | None = None  # running mean of completed requests' seconds (for Retry-After)
 
-    def enter(self) -> None:
-        """Admit one request, or raise :class:`Overloaded` if `max_queue` are already in."""
+    @property
+    def in_flight(self) -> int:
+        return len(self._started)
+
+    def enter(self) -> int:
+        """Admit one request and return its ticket, or raise :class:`Overloaded` if `max_queue` are already in."""
         if self.in_flight >= self.max_queue:
             self.stats.shed += 1
             raise Overloaded(f"the server is at capacity ({self.in_flight} requests queued or running, its "
                              f"max_queue); retry after the Retry-After seconds", self.retry_after())
-        self.in_flight += 1
+        ticket = next(self._tickets)
+        self._started[ticket] = time.monotonic()
         self.stats.admitted += 1
+        return ticket
 
-    def leave(self, outcome: str, seconds: float) -> None:
-        """One admitted request is done: `outcome` is ``completed``, ``failed`` or ``disconnected``."""
-        self.in_flight -= 1
+    def leave(self, ticket: int, outcome: str) -> None:
+        """The request of `ticket` is done: `outcome` is ``completed``, ``failed`` or ``disconnected``."""
+        seconds = time.monotonic() - self._started.pop(ticket)
         setattr(self.stats, outcome, getattr(self.stats, outcome) + 1)
         if outcome == "completed":
-            self._seconds_per_request += 0.2 * (seconds - self._seconds_per_request)
+            self._latency = seconds if self._latency is None else self._latency + 0.2 * (seconds - self._latency)
 
     def retry_after(self) -> int:
-        """Whole seconds after which a slot is likely free: the recent time of one request, at least 1, at most 60."""
-        return max(1, min(60, math.ceil(self._seconds_per_request)))
+        """Whole seconds (1 to 60) until a slot is likely free: the recent latency of a request; before any
+        request completed, how long the oldest one inside has been waiting (it takes at least that long)."""
+        if self._latency is not None:
+            guess = self._latency
+        else:
+            guess = time.monotonic() - min(self._started.values()) if self._started else 1.0
+        return max(1, min(60, math.ceil(guess)))
 
 
 async def until_disconnect(receive: Receive, work: Coroutine[Any, Any, R]) -> R:

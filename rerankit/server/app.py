@@ -198,8 +198,7 @@ def create_app(pipeline: Pipeline | Callable[[], Pipeline], settings: ServerSett
     async def _admitted(request: Request, work: Callable[[], Awaitable[T]]) -> T:
         """Run one model request under the queue bound, cancelled if its client disconnects."""
         admission = service.admission
-        admission.enter()  # Overloaded -> 503 with Retry-After
-        t0 = time.perf_counter()
+        ticket = admission.enter()  # Overloaded -> 503 with Retry-After
         outcome = "failed"
         try:
             result = await until_disconnect(request.receive, work())
@@ -210,7 +209,7 @@ def create_app(pipeline: Pipeline | Callable[[], Pipeline], settings: ServerSett
             log.debug("%s: client disconnected; its request was cancelled", request.url.path)
             raise
         finally:
-            admission.leave(outcome, time.perf_counter() - t0)
+            admission.leave(ticket, outcome)
 
     @app.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}},
              tags=["service"])

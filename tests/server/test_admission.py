@@ -13,18 +13,20 @@ from rerankit.server.batcher import MicroBatcher
 
 def test_admission_sheds_past_max_queue_and_counts():
     a = Admission(max_queue=2)
-    a.enter()
-    a.enter()
+    first = a.enter()
+    time.sleep(1.2)
+    second = a.enter()
     with pytest.raises(Overloaded) as info:
         a.enter()
-    assert info.value.retry_after >= 1 and "max_queue" in str(info.value)
-    a.leave("completed", 3.5)
-    a.enter()  # a slot is free again
-    a.leave("disconnected", 0.1)
-    a.leave("failed", 0.1)
+    # nothing completed yet: the oldest request inside has waited 1.2 s, so a slot is at least 2 s away
+    assert info.value.retry_after == 2 and "max_queue" in str(info.value)
+    a.leave(first, "completed")
+    third = a.enter()  # a slot is free again
+    a.leave(second, "disconnected")
+    a.leave(third, "failed")
     assert a.in_flight == 0
     assert a.stats.as_dict() == {"admitted": 3, "completed": 1, "failed": 1, "shed": 1, "disconnected": 1}
-    assert 1 <= a.retry_after() <= 60
+    assert a.retry_after() == 2  # the completed request took 1.2 s
 
 
 def test_until_disconnect_returns_the_result_when_the_client_stays():
