@@ -194,10 +194,12 @@ def test_concurrent_calls_on_one_instance_keep_their_own_repair_counts(smollm_en
     from concurrent.futures import ThreadPoolExecutor
 
     gate = threading.Barrier(2, timeout=30)
+    seen = threading.local()
 
     class _Interleaved(_ByDocNumber):
         def _rank_windows(self, requests):
-            if len(self.calls) < 2:
+            if not getattr(seen, "waited", False):
+                seen.waited = True
                 gate.wait()  # both calls are in the middle of their work at the same time
             return super()._rank_windows(requests)
 
