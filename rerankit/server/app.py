@@ -142,6 +142,9 @@ def create_app(pipeline: Pipeline | Callable[[], Pipeline], settings: ServerSett
             allowed = (exc.headers or {}).get("allow") or (exc.headers or {}).get("Allow") or ""
             return _error(405, "method_not_allowed", f"method not allowed: {where}" +
                           (f"; this endpoint takes {allowed}" if allowed else ""), headers=exc.headers)
+        if exc.status_code == 400:  # the body could not be read (e.g. bytes that are not UTF-8)
+            return _error(400, "invalid_request", f"invalid request body for {where}: {exc.detail}; send a UTF-8 "
+                                                  "JSON object", headers=exc.headers)
         kind = "internal" if exc.status_code >= 500 else "invalid_request"
         return _error(exc.status_code, kind, f"{where}: {exc.detail}", headers=exc.headers)
 

@@ -68,6 +68,9 @@ def test_unknown_endpoint_and_method_are_json(client_ok):
     body = _assert_schema(resp, 405, "method_not_allowed")
     assert "POST" in body["error"] and resp.headers["allow"] == "POST"
     _assert_schema(client_ok.post("/search", json={"query": ""}), 422, "invalid_request")
+    body = _assert_schema(client_ok.post("/search", content=b'{"query": "caf\xe9"}',
+                                         headers={"content-type": "application/json"}), 400, "invalid_request")
+    assert "UTF-8 JSON" in body["error"]
     _assert_schema(client_ok.post("/rag", json={"query": "x"}), 501, "not_enabled")
     _assert_schema(client_ok.post("/search", content=b"x" * 9000, headers={"content-type": "application/json"}),
                    413, "body_too_large")

@@ -69,7 +69,7 @@ def server(tmp_path_factory, bm25_small, minilm):
 
 
 async def _many_searches(base: str, n: int) -> list[httpx.Response]:
-    async with httpx.AsyncClient(base_url=base, timeout=120) as c:
+    async with httpx.AsyncClient(base_url=base, timeout=300) as c:
         queries = ["stem cells", "insulin", "cancer risk", "vitamin D", "protein folding"]
         return await asyncio.gather(*(c.post("/search", json={"query": queries[i % 5], "k": 3})
                                       for i in range(n)))
@@ -81,7 +81,7 @@ def test_concurrent_requests_share_model_batches(server):
     responses = asyncio.run(_many_searches(base, 20))
     assert [r.status_code for r in responses] == [200] * 20
     assert all(len(r.json()["hits"]) == 3 for r in responses)
-    stats = httpx.get(f"{base}/stats").json()["stages"]
+    stats = httpx.get(f"{base}/stats", timeout=30).json()["stages"]
     assert stats["rerank"]["items"] >= 20
     assert stats["rerank"]["largest_batch"] > 1  # requests met in the queue and went to the model together
 
@@ -96,9 +96,10 @@ def test_chunked_oversized_body_is_refused(server):
             yield b"x" * 1000
         yield b'"}'
 
-    resp = httpx.post(f"{base}/search", content=chunks(), headers={"content-type": "application/json"})
+    resp = httpx.post(f"{base}/search", content=chunks(), headers={"content-type": "application/json"},
+                      timeout=120)
     assert resp.status_code == 413 and "at most 4096 bytes" in resp.json()["error"]
-    assert httpx.post(f"{base}/search", json={"query": "insulin", "k": 2}).status_code == 200
+    assert httpx.post(f"{base}/search", json={"query": "insulin", "k": 2}, timeout=120).status_code == 200
 
 
 @pytest.mark.slow
