@@ -26,7 +26,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from rerankit.errors import ConfigError
+from rerankit.errors import ConfigError, RerankitError
 from rerankit.pipeline import Pipeline
 from rerankit.registry import build, resolve, stage_class
 from rerankit.types import Document
@@ -104,7 +104,8 @@ def _engine_key(kind: str, entry: str | Mapping[str, Any]) -> tuple[str, str, st
     if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str):
         return None
     registered = resolve(kind, entry["name"])
-    params = inspect.signature(stage_class(kind, entry["name"]).__init__).parameters
+    cls = stage_class(kind, entry["name"])
+    params = inspect.signature(cls.__init__).parameters
     if "engine" not in params or "model" not in params:
         return None
     given = {k: v for k, v in entry.items() if v is not None}
@@ -112,8 +113,14 @@ def _engine_key(kind: str, entry: str | Mapping[str, Any]) -> tuple[str, str, st
     engine, model = opts.get("engine", params["engine"].default), opts.get("model", params["model"].default)
     if not isinstance(engine, str) or not isinstance(model, str) or not model:
         return None
+    from rerankit.engines.choice import pick_engine
+
+    try:  # "auto" becomes the engine it picks for this stage's needs; a bad name is left to the stage to report
+        name = resolve("engine", pick_engine(engine, getattr(cls, "required", ()), f"the {kind} {entry['name']}")).name
+    except RerankitError:
+        return None
     options = json.dumps(opts.get("engine_options") or {}, sort_keys=True, default=str)
-    return resolve("engine", engine).name, model, options
+    return name, model, options
 
 
 def share_engines(entries: list[tuple[str, str | Mapping[str, Any]]]) -> list[tuple[str, str | Mapping[str, Any]]]:

@@ -64,10 +64,10 @@ def test_a_reranker_and_the_generator_on_one_model_share_one_loaded_engine(smoll
         "retriever": "bm25",
         "rerankers": [{"name": "yes-no", "model": model, "engine": "hf", "engine_options": {"device": "cpu"},
                        "progress": False}],
-        "generator": {"name": "rag", "model": model, "engine_options": {"device": "cpu"}, "max_new_tokens": 8,
-                      "max_passages": 1}}, corpus=DOCS)
+        "generator": {"name": "rag", "model": model, "engine": "transformers", "engine_options": {"device": "cpu"},
+                      "max_new_tokens": 8, "max_passages": 1}}, corpus=DOCS)
     engine = pipe.rerankers[0].engine
-    assert pipe.generator.engine is engine  # "hf" is an alias of the generator's default "transformers"
+    assert pipe.generator.engine is engine  # "hf" is an alias of "transformers"
     result = pipe.run("solar eclipse")
     assert sorted(result.ranking.ids()) == ["a", "b"] and result.answer is not None
     pipe.generator.close()  # the generator does not close an engine it was given: the reranker still has it

@@ -49,8 +49,10 @@ def test_one_loaded_model_serves_the_reranker_and_the_generator(bm25_small, smol
     model, opts = str(smollm), {"device": "cpu"}
     (tmp_path / "p.yaml").write_text(
         "retriever: {index: index}\n"
-        f"rerankers: [{{name: yes-no, model: '{model}', engine_options: {opts}, depth: 3, progress: false}}]\n"
-        f"generator: {{name: rag, model: '{model}', engine_options: {opts}, max_passages: 1, max_new_tokens: 8}}\n"
+        f"rerankers: [{{name: yes-no, model: '{model}', engine: transformers, engine_options: {opts}, depth: 3, "
+        "progress: false}]\n"
+        f"generator: {{name: rag, model: '{model}', engine: transformers, engine_options: {opts}, max_passages: 1, "
+        "max_new_tokens: 8}\n"
         "k: 5\n")
     app = app_from_config(tmp_path / "p.yaml", ServerSettings())
     with TestClient(app) as client:
