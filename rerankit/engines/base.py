@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = [
-    "Capability", "Message", "Prompt", "GenerationParams", "Generation", "Attentions", "Engine",
+    "Capability", "Message", "Prompt", "GenerationParams", "Generation", "Attentions", "QueryAttention", "Engine",
     "check_prompts", "is_chat", "ENGINES_WITH",
 ]
 
@@ -125,6 +125,27 @@ class Attentions:
         return [i for i, (a, b) in enumerate(self.offsets) if a < end and b > start and b > a]
 
 
+@dataclass(frozen=True)
+class QueryAttention:
+    """The attention a prompt's query rows pay to each of its tokens (transformers engine only).
+
+    `scores[j]` is the attention from the rows (token positions `rows`, the query at the end of the prompt) to
+    token j: mean over the rows, summed over all layers and heads. `reused_tokens` is how many leading tokens came
+    from the key/value cache of an earlier prompt of the same call instead of being recomputed.
+    """
+
+    text: str
+    token_ids: list[int]
+    offsets: list[tuple[int, int]]
+    rows: list[int]
+    scores: Any  # numpy.ndarray [seq], float64
+    reused_tokens: int = 0
+
+    def token_span(self, start: int, end: int) -> list[int]:
+        """Token positions whose character span overlaps text[start:end]."""
+        return [i for i, (a, b) in enumerate(self.offsets) if a < end and b > start and b > a]
+
+
 class Engine(ABC):
     """A loaded model behind one interface. Subclasses set `capabilities` and implement what they declare."""
 
@@ -216,6 +237,13 @@ class Engine(ABC):
                            layers: Sequence[int] | None = None) -> Attentions:
         """Attention weights of one forward pass over raw `text` (see :class:`Attentions`)."""
         self.require(Capability.ATTENTION, method="forward_attentions()")
+        raise NotImplementedError
+
+    def query_attention(self, texts: Sequence[str], query_starts: Sequence[int]) -> list[QueryAttention]:
+        """For each raw text, the attention its query rows (the tokens from character `query_starts[i]` to the end)
+        pay to every token (see :class:`QueryAttention`). Texts that share leading tokens reuse the first text's
+        key/value cache."""
+        self.require(Capability.ATTENTION, method="query_attention()")
         raise NotImplementedError
 
     # ---- helpers shared by implementations ---------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The transformers engine: causal LMs on CPU or GPU, batched with left padding.
 
-bf16 on GPU and fp32 on CPU by default; ``attn_implementation="eager"`` only when attentions are requested
-(it is several times slower than SDPA), either at construction (``attentions=True``) or on the first
-:meth:`forward_attentions` call. The only engine with the ATTENTION capability.
+bf16 on GPU and fp32 on CPU by default; ``attn_implementation="eager"`` only when full attention matrices are
+requested (it is several times slower than SDPA), either at construction (``attentions=True``) or by
+:meth:`forward_attentions`. :meth:`query_attention` (ICR) runs on SDPA and recomputes only the query rows
+(``hf_attention``). The only engine with the ATTENTION capability.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from rerankit.engines import hf_prefix
 from rerankit.engines.adapters import find_adapter
 from rerankit.engines.base import (
     Attentions,
@@ -19,6 +21,7 @@ from rerankit.engines.base import (
     Generation,
     GenerationParams,
     Prompt,
+    QueryAttention,
     check_prompts,
 )
 from rerankit.engines.models import model_load_error, resolve_model
@@ -62,7 +65,9 @@ class HFTokenizerText:
 
 class TransformersEngine(HFTokenizerText, Engine):
     """A Hugging Face causal LM. Options: device ("auto", "cpu", "cuda", "cuda:1"), dtype ("auto", "bfloat16",
-    "float16", "float32"), batch_size, attentions (load with eager attention), pooling for embed ("last"/"mean").
+    "float16", "float32"), batch_size, attentions (load with eager attention), pooling for embed ("last"/"mean"),
+    prefix_cache (next-token log-probabilities of prompts sharing a prefix of at least 16 tokens compute it once:
+    ``hf_prefix``; default True).
     A `model` that is a PEFT LoRA adapter loads its base model (from the adapter's config, or `base_model`) with the
     adapter merged in (needs ``peft``).
     """
@@ -72,7 +77,8 @@ class TransformersEngine(HFTokenizerText, Engine):
 
     def __init__(self, model: str, device: str = "auto", dtype: str = "auto", batch_size: int = 8,
                  attentions: bool = False, pooling: str = "last", context_length: int | None = None,
-                 trust_remote_code: bool = False, progress: bool = False, base_model: str | None = None) -> None:
+                 trust_remote_code: bool = False, progress: bool = False, base_model: str | None = None,
+                 prefix_cache: bool = True) -> None:
         try:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -94,7 +100,7 @@ class TransformersEngine(HFTokenizerText, Engine):
         self.batch_size = batch_size
         self.pooling = pooling
         self.progress = progress
-        self._eager = attentions
+        self.prefix_cache = prefix_cache
         weights = self.adapter.base if self.adapter else path
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(_tokenizer_path(path, weights),
@@ -175,11 +181,15 @@ class TransformersEngine(HFTokenizerText, Engine):
         tok = candidate_token_ids(self.tokenize, cands)
         seqs = self._encode(prompts)
         out: list[dict[str, float]] = [{} for _ in seqs]
-        for idx, ids, mask in self._batches(seqs, "logprobs"):
+        shared = hf_prefix.prefix_logprobs(self, seqs, tok) if self.prefix_cache else {}
+        for i, lp in shared.items():
+            out[i] = dict(zip(cands, lp))
+        rest = [i for i in range(len(seqs)) if i not in shared]
+        for idx, ids, mask in self._batches([seqs[i] for i in rest], "logprobs"):
             logits = self._forward(ids, mask, logits_to_keep=1).logits[:, -1, :].float()
             lp = torch.log_softmax(logits, dim=-1)[:, tok].cpu().tolist()
             for r, i in enumerate(idx):
-                out[i] = dict(zip(cands, lp[r]))
+                out[rest[i]] = dict(zip(cands, lp[r]))
         return out
 
     def generate(self, prompts: Sequence[Prompt], params: GenerationParams | None = None) -> list[Generation]:
@@ -254,16 +264,11 @@ class TransformersEngine(HFTokenizerText, Engine):
         import numpy as np
         import torch
 
+        from rerankit.engines import hf_attention
+
         if not isinstance(text, str) or not text:
             raise InputError("forward_attentions() takes a non-empty raw text (render chat prompts first)")
-        if not self._eager:
-            log.info("switching %s to eager attention to return attention weights", self.model)
-            self.hf_model.set_attn_implementation("eager")
-            self._eager = True
-        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        ids, offsets = list(enc.input_ids), [tuple(o) for o in enc.offset_mapping]
-        if self._bos is not None and (not ids or ids[0] != self._bos):
-            ids, offsets = [self._bos] + ids, [(0, 0)] + offsets
+        ids, offsets = hf_attention.tokens_with_offsets(self.tokenizer, text, self._bos)
         if len(ids) > self.context_length:
             raise InputError(f"text is {len(ids)} tokens, longer than the context of {self.model} "
                              f"({self.context_length})")
@@ -271,8 +276,18 @@ class TransformersEngine(HFTokenizerText, Engine):
         sel_layers = list(range(n_layers)) if layers is None else [int(x) % n_layers for x in layers]
         sel_rows = list(range(len(ids))) if rows is None else [int(x) % len(ids) for x in rows]
         t = torch.tensor([ids], device=self.device)
-        w = self._attention_rows(t, sel_layers, sel_rows).numpy()
+        with hf_attention.LOCK:
+            hf_attention.use_implementation(self.hf_model, "eager")
+            w = self._attention_rows(t, sel_layers, sel_rows).numpy()
         return Attentions(text, ids, offsets, sel_rows, sel_layers, w.astype(np.float32))
+
+    def query_attention(self, texts: Sequence[str], query_starts: Sequence[int],
+                        reuse_cache: bool = True) -> list[QueryAttention]:
+        """Query-row attention on SDPA, layer by layer, without the full matrix (see ``hf_attention``);
+        `reuse_cache=False` recomputes every text from its first token."""
+        from rerankit.engines import hf_attention
+
+        return hf_attention.query_attention(self, texts, query_starts, reuse_cache=reuse_cache)
 
     def _attention_rows(self, t: Any, layers: list[int], rows: list[int]) -> Any:
         """[layers, heads, rows, seq] attention of one forward pass, kept row-sliced layer by layer.
