@@ -1,7 +1,9 @@
-"""ICR on real LLMs: exactly two forward passes per query (5 and 50 passages), correct ranking with Qwen."""
+"""ICR on real LLMs: exactly two forward passes per query (5 and 50 passages), the SDPA row path equal to the eager
+attention path, correct ranking with Qwen."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from rerankit.errors import ConfigError, InputError
@@ -26,7 +28,7 @@ def _ranking(pairs, query="what causes the seasons on earth"):
 def smol_engine(smollm):
     from rerankit.engines.hf import TransformersEngine
 
-    return TransformersEngine(str(smollm), attentions=True)
+    return TransformersEngine(str(smollm))
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +53,8 @@ def test_exactly_two_forward_passes_per_query(counted, n_docs):
     out = reranker.rerank(_ranking(pairs, "what are tides"))
     assert len(calls) - before == 2
     assert out.meta["icr_passes"] == 2 and out.meta["icr_windows"] == 1
+    assert out.meta["icr_reused_tokens"] > 0  # the calibration pass reused the passages' cache
+    assert not hasattr(reranker, "forward_passes")  # counted per call, not on the shared instance
     assert sorted(out.ids()) == sorted(i for i, _ in pairs)
     assert all("icr_score" in h.meta for h in out)
 
@@ -79,8 +83,28 @@ def test_prompt_spans_point_at_passages(smol_engine):
     for i, (a, b) in enumerate(prompt.doc_spans, 1):
         assert prompt.text[a:b] == f"[{i}] {texts[i - 1]}"
     assert prompt.text[prompt.query_start:].startswith("Please find information")
+    assert prompt.text.startswith("<|im_start|>user\n Here are some paragraphs:\n\n[1] ")  # ChatML markers
+    assert prompt.text.endswith("Query: what causes the seasons<|im_end|>\n<|im_start|>assistant\n")
     assert prompt.query_start > prompt.doc_spans[-1][1]
     assert "what causes the seasons" in prompt.text[prompt.query_start:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scoring", ["masked_na_calibration", "query_last"])
+def test_sdpa_row_path_gives_the_eager_scores(smol_engine, scoring):
+    """Query rows recomputed on SDPA, with and without the reused passage cache, equal full eager attention
+    (tolerance 1e-5 relative to the largest score: float32 sums over 30 layers x 9 heads)."""
+    from rerankit.rerankers.icr import ICRReranker
+
+    texts = [t for _, t in SEASONS]
+    query = "what causes the seasons on earth"
+    eager = ICRReranker(engine=smol_engine, attention="eager", scoring=scoring, progress=False)
+    reference = eager.score_passages(query, texts)
+    for reuse in (True, False):
+        rows = ICRReranker(engine=smol_engine, scoring=scoring, reuse_cache=reuse, progress=False)
+        got = rows.score_passages(query, texts)
+        assert np.allclose(got, reference, rtol=0, atol=1e-5 * np.abs(reference).max()), (reuse, got, reference)
+        assert list(np.argsort(-got, kind="stable")) == list(np.argsort(-reference, kind="stable"))
 
 
 @pytest.mark.slow

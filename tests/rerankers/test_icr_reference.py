@@ -1,0 +1,98 @@
+"""ICR against its reference code: prompt text and token positions, calibration maths, query-row recomputation.
+
+The expected values come from running the reference (OSU-NLP-Group/In-Context-Reranking at the commit recorded in
+the fixture) with tests/rerankers/data/make_icr_golden.py; nothing here is transcribed by hand.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from rerankit.rerankers.icr import calibrated_scores
+from rerankit.rerankers.icr_prompt import build_icr_prompt, choose_markers
+from rerankit.rerankers.templates import load_template
+
+GOLDEN = json.loads((Path(__file__).parent / "data" / "icr_golden.json").read_text(encoding="utf-8"))
+TEMPLATE = load_template("icr")
+
+
+def test_fixture_records_its_reference():
+    assert GOLDEN["reference"] == "OSU-NLP-Group/In-Context-Reranking"
+    assert len(GOLDEN["commit"]) == 40 and GOLDEN["commit"] in TEMPLATE.source
+    assert (Path(__file__).parent / "data" / "make_icr_golden.py").is_file()
+    assert {c["markers"] for c in GOLDEN["prompts"]} == {"llama3", "mistral", "chatml"}
+
+
+@pytest.mark.parametrize("case", GOLDEN["prompts"], ids=lambda c: f"{c['markers']}-{c['tokenizer'][:4]}-{c['task']}")
+def test_prompt_text_is_the_reference_string(case):
+    markers = choose_markers(TEMPLATE, None, case["markers"])
+    assert (markers.prefix, markers.suffix, markers.separator) == (case["prefix"], case["suffix"],
+                                                                    case["separator"])
+    late = TEMPLATE.extra["late_instructions"][case["task"]]
+    prompt = build_icr_prompt(TEMPLATE, markers, case["query"], case["passages"], late)
+    assert prompt.text == case["text"]
+
+
+@pytest.fixture(scope="module")
+def tokenizers(qwen, smollm):
+    from transformers import AutoTokenizer
+
+    return {"qwen2.5-coder-0.5b-instruct": AutoTokenizer.from_pretrained(qwen),
+            "smollm2-135m-instruct": AutoTokenizer.from_pretrained(smollm)}
+
+
+@pytest.mark.parametrize("case", GOLDEN["prompts"], ids=lambda c: f"{c['markers']}-{c['tokenizer'][:4]}-{c['task']}")
+def test_passage_and_query_tokens_are_the_reference_positions(case, tokenizers):
+    """Our character spans mapped through tokenizer offsets select the reference's token indices."""
+    from rerankit.engines.hf_attention import _first_row, tokens_with_offsets
+
+    tok = tokenizers[case["tokenizer"]]
+    assert not case["tokenizer_adds_bos"]
+    markers = choose_markers(TEMPLATE, None, case["markers"])
+    prompt = build_icr_prompt(TEMPLATE, markers, case["query"], case["passages"],
+                              TEMPLATE.extra["late_instructions"][case["task"]])
+    ids, offsets = tokens_with_offsets(tok, prompt.text, None)
+    spans = [[i for i, (a, b) in enumerate(offsets) if a < e and b > s and b > a] for s, e in prompt.doc_spans]
+    assert spans == [list(range(a, b)) for a, b in case["doc_token_spans"]]
+    assert _first_row(offsets, prompt.query_start) == case["query_start_token"]
+    assert len(ids) - 1 == case["query_end_token"]
+
+
+def test_auto_markers_come_from_the_tokenizer(tokenizers, gemma):
+    from transformers import AutoTokenizer
+
+    assert choose_markers(TEMPLATE, tokenizers["qwen2.5-coder-0.5b-instruct"]).name == "chatml"
+    assert choose_markers(TEMPLATE, tokenizers["smollm2-135m-instruct"]).name == "chatml"
+    g = choose_markers(TEMPLATE, AutoTokenizer.from_pretrained(gemma))  # no reference markers: its chat template
+    assert g.name == "chat_template" and g.prefix.endswith("<start_of_turn>user\n")
+    assert g.suffix.startswith("<end_of_turn>")
+
+
+@pytest.mark.parametrize("case", GOLDEN["calibration"], ids=lambda c: c["strategy"])
+def test_calibration_and_aggregation_match_the_reference(case):
+    q = [np.array(t, dtype=np.float32) for t in case["query_tokens"]]
+    c = [np.array(t, dtype=np.float32) for t in case["calibration_tokens"]]
+    if case["strategy"] == "masked_NA_calibration":
+        ours = calibrated_scores(q, c, masked=True)
+    else:
+        ours = np.array([t.astype(np.float64).sum() for t in q])
+    assert np.allclose(ours, case["scores"], rtol=1e-5, atol=1e-7), (ours, case["scores"])
+
+
+@pytest.mark.parametrize("case", GOLDEN["rows"], ids=lambda c: f"rows{len(c['query'][0][0])}")
+def test_query_row_recomputation_matches_the_reference(case):
+    import torch
+
+    from rerankit.engines.hf_attention import _RowCollector
+
+    query, key = torch.tensor(case["query"]), torch.tensor(case["key"])
+    rows, seq = query.shape[2], key.shape[2]
+    collector = _RowCollector(row_start=seq - rows)
+    layer = SimpleNamespace(layer_idx=0, scaling=query.shape[-1] ** -0.5)
+    collector.observe(layer, query, key, None, {"scaling": layer.scaling})
+    assert np.allclose(collector.total.numpy(), case["per_token"], atol=1e-6)
