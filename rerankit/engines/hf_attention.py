@@ -23,7 +23,8 @@ from typing import Any
 from rerankit.engines.base import QueryAttention
 from rerankit.errors import CapabilityError, InputError
 
-__all__ = ["IMPLEMENTATION", "LOCK", "query_attention", "tokens_with_offsets", "use_implementation"]
+__all__ = ["IMPLEMENTATION", "LOCK", "query_attention", "tokens_with_offsets", "use_implementation", "with_cache",
+           "returned_cache"]
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,20 @@ def use_implementation(model: Any, name: str) -> None:
         model.set_attn_implementation(name)
 
 
+def with_cache(model: Any, cache: Any) -> dict[str, Any]:
+    """The forward keyword that passes a key/value cache: ``cache`` (transformers 5) or ``past_key_values``."""
+    import inspect
+
+    name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    return {name: cache}
+
+
+def returned_cache(output: Any) -> Any:
+    """The key/value cache of a forward output (``cache`` in transformers 5, ``past_key_values`` before)."""
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
+
+
 def tokens_with_offsets(tokenizer: Any, text: str, bos: int | None) -> tuple[list[int], list[tuple[int, int]]]:
     """Token ids and character offsets of raw `text`, with the model's BOS first when it expects one."""
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
@@ -163,12 +178,12 @@ def query_attention(engine: Any, texts: Sequence[str], query_starts: Sequence[in
             try:
                 t = torch.tensor([ids[reused:]], device=engine.device)
                 with torch.inference_mode():
-                    res = engine.hf_model(input_ids=t, past_key_values=cache if reused else None,
-                                          use_cache=shared > 0, logits_to_keep=1)
+                    res = engine.hf_model(input_ids=t, use_cache=shared > 0, logits_to_keep=1,
+                                          **with_cache(engine.hf_model, cache if reused else None))
             finally:
                 _ACTIVE.reset(token)
             if shared > 0:
-                cache = res.past_key_values
+                cache = returned_cache(res)
                 extra = cache.get_seq_length() - shared
                 if extra > 0:
                     cache.crop(-extra)  # keep only the shared tokens for the next text

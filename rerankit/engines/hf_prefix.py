@@ -16,6 +16,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from rerankit.engines.hf_attention import returned_cache, with_cache
+
 __all__ = ["MIN_PREFIX", "group_by_prefix", "prefix_logprobs"]
 
 MIN_PREFIX = 16  # shorter common prefixes are not worth a separate pass
@@ -65,8 +67,8 @@ def _prefix_cache(engine: Any, prefix: list[int]) -> Any:
     if held is not None and held[0] == key:
         return held[1]
     with torch.inference_mode():
-        cache = engine.hf_model(input_ids=torch.tensor([prefix], device=engine.device), use_cache=True,
-                                logits_to_keep=1).past_key_values
+        cache = returned_cache(engine.hf_model(input_ids=torch.tensor([prefix], device=engine.device),
+                                               use_cache=True, logits_to_keep=1))
     with _lock:
         engine._last_prefix = (key, cache)
     return cache
@@ -99,8 +101,8 @@ def prefix_logprobs(engine: Any, seqs: list[list[int]], token_ids: list[int],
             cache.batch_repeat_interleave(len(idx))
             with torch.inference_mode():
                 logits = engine.hf_model(input_ids=ids.to(engine.device), attention_mask=mask.to(engine.device),
-                                         position_ids=pos.to(engine.device), past_key_values=cache,
-                                         use_cache=True, logits_to_keep=1).logits[:, -1, :].float()
+                                         position_ids=pos.to(engine.device), use_cache=True, logits_to_keep=1,
+                                         **with_cache(engine.hf_model, cache)).logits[:, -1, :].float()
             lp = torch.log_softmax(logits, dim=-1)[:, token_ids].cpu().tolist()
             for r, i in enumerate(idx):
                 out[i] = lp[r]
