@@ -5,7 +5,8 @@ reports the resident size after loading the model, the peak during ICR, the prom
 row path (``attention="rows"``, the default) keeps one layer's query rows at a time; ``eager`` materialises every
 layer's full attention matrix (for contrast, at a small N only). Writes a Markdown table (stdout and ``--out``).
 
-    python eval/icr_memory.py --config rows:100 --config rows:20 --config eager:20 --out eval/results/icr_memory.md
+    python eval/icr_memory.py --config rows:100 --context-length 48000 --out eval/results/icr_memory_100.md
+    python eval/icr_memory.py --config rows:10 --config eager:10 --out eval/results/icr_memory_10.md
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def child(attention: str, n: int, model: str, query_index: int) -> dict:
+def child(attention: str, n: int, model: str, query_index: int, context_length: int | None) -> dict:
     from rerankit.data import load_dataset
     from rerankit.engines import get_engine
     from rerankit.rerankers.icr import ICRReranker
@@ -34,7 +35,7 @@ def child(attention: str, n: int, model: str, query_index: int) -> dict:
     query = [q for q in ds.queries.values() if q.id in ds.qrels][query_index]
     ranking = BM25Retriever().index(ds.corpus.values()).search(query, k=n)
     base = _rss_mb()
-    engine = get_engine("transformers", model)
+    engine = get_engine("transformers", model, context_length=context_length)
     loaded = _rss_mb()
     icr = ICRReranker(engine=engine, attention=attention, progress=False)
     prompt = icr.build_prompt(query.text, [icr._passage(h) for h in ranking.hits])
@@ -54,16 +55,19 @@ def main() -> None:
     ap.add_argument("--config", action="append", default=[], help="attention:passages, e.g. rows:100 (repeatable)")
     ap.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
     ap.add_argument("--query-index", type=int, default=0, help="which judged SciFact query (0 = first)")
+    ap.add_argument("--context-length", type=int, help="prompt budget above the model's own (memory runs only)")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         attention, n = args.child.split(":")
-        print(json.dumps(child(attention, int(n), args.model, args.query_index)))
+        print(json.dumps(child(attention, int(n), args.model, args.query_index, args.context_length)))
         return
     rows = []
     for cfg in args.config or ["rows:100"]:
         cmd = [sys.executable, __file__, "--child", cfg, "--model", args.model, "--query-index", str(args.query_index)]
+        if args.context_length:
+            cmd += ["--context-length", str(args.context_length)]
         res = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
         if res.returncode != 0:
             rows.append({"attention": cfg, "error": f"exit {res.returncode}: {res.stderr.strip()[-300:]}"})
@@ -71,8 +75,10 @@ def main() -> None:
             rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), file=sys.stderr)
     load = os.getloadavg()
+    budget = f"prompt budget {args.context_length:,} tokens (above the model's own context: memory only, no quality)" \
+        if args.context_length else "the model's own context"
     lines = [f"ICR on CPU, {args.model}, SciFact query {rows[0].get('query', '?')}, BM25 top-N abstracts cut to 300 "
-             f"words; load average {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}", "",
+             f"words, {budget}; load average {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}", "",
              "| attention | passages | prompt tokens | windows | passes | reused tokens | RSS after load (MB) | "
              "peak RSS (MB) | seconds |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:

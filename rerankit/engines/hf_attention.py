@@ -8,6 +8,9 @@ adds it to a running total. Memory per layer is ``heads x rows x seq``: linear i
 own method (In-Context-Reranking ``_get_attn_weights``: FlashAttention for the pass, a recomputation of the query
 rows for the scores).
 
+The tokens before the query rows run in chunks of ``CHUNK_TOKENS`` on a growing key/value cache, so activations
+stay chunk-sized; the key/value cache itself is the only part that grows with the prompt.
+
 Prompts of one call that share leading tokens (ICR's query and calibration prompts share every passage) reuse the
 first prompt's key/value cache, so the passages are encoded once.
 """
@@ -32,6 +35,7 @@ IMPLEMENTATION = "rerankit_query_rows"
 LOCK = threading.RLock()  # one attention-implementation switch and forward pass at a time
 _ACTIVE: contextvars.ContextVar[_RowCollector | None] = contextvars.ContextVar("rerankit_query_rows", default=None)
 _registered = False
+CHUNK_TOKENS = 4096  # tokens per forward call before the query rows (bounds the MLP and projection activations)
 
 
 class _RowCollector:
@@ -144,8 +148,8 @@ def _shared_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return n
 
 
-def query_attention(engine: Any, texts: Sequence[str], query_starts: Sequence[int],
-                    reuse_cache: bool = True) -> list[QueryAttention]:
+def query_attention(engine: Any, texts: Sequence[str], query_starts: Sequence[int], reuse_cache: bool = True,
+                    chunk_tokens: int = CHUNK_TOKENS) -> list[QueryAttention]:
     """See :meth:`rerankit.engines.base.Engine.query_attention`; `engine` is a TransformersEngine."""
     import numpy as np
     import torch
@@ -167,29 +171,37 @@ def query_attention(engine: Any, texts: Sequence[str], query_starts: Sequence[in
     shared = min((min(_shared_prefix(encoded[0][0], ids), first) for (ids, _), first
                   in zip(encoded[1:], firsts[1:])), default=0) if reuse_cache else 0
     n_layers = engine.hf_model.config.get_text_config().num_hidden_layers
+    model = engine.hf_model
     out: list[QueryAttention] = []
     cache = None
+
+    def run(ids: list[int], past: Any) -> Any:
+        t = torch.tensor([ids], device=engine.device)
+        with torch.inference_mode():
+            return returned_cache(model(input_ids=t, use_cache=True, logits_to_keep=1, **with_cache(model, past)))
+
     with LOCK:
-        use_implementation(engine.hf_model, IMPLEMENTATION)
+        use_implementation(model, IMPLEMENTATION)
         for k, ((ids, offsets), first) in enumerate(zip(encoded, firsts)):
             reused = shared if k > 0 and cache is not None else 0
+            past, pos = (cache if reused else None), reused
+            while pos < first:  # the tokens before the query rows, in chunks: activations stay chunk-sized
+                end = min(first, pos + chunk_tokens)
+                past, pos = run(ids[pos:end], past), end
             collector = _RowCollector(first)
             token = _ACTIVE.set(collector)
             try:
-                t = torch.tensor([ids[reused:]], device=engine.device)
-                with torch.inference_mode():
-                    res = engine.hf_model(input_ids=t, use_cache=shared > 0, logits_to_keep=1,
-                                          **with_cache(engine.hf_model, cache if reused else None))
+                past = run(ids[first:], past)
             finally:
                 _ACTIVE.reset(token)
             if shared > 0:
-                cache = returned_cache(res)
-                extra = cache.get_seq_length() - shared
+                extra = past.get_seq_length() - shared
                 if extra > 0:
-                    cache.crop(-extra)  # keep only the shared tokens for the next text
-                if cache.get_seq_length() != shared:
+                    past.crop(-extra)  # keep only the shared tokens for the next text
+                if past.get_seq_length() != shared:
                     raise RuntimeError(f"cannot crop the key/value cache of {engine.model} to {shared} tokens")
-            del res
+                cache = past
+            del past
             if len(collector.layers) != n_layers:
                 raise CapabilityError(f"{engine.model}: {len(collector.layers)} of {n_layers} layers went through the "
                                       "attention interface; this architecture needs forward_attentions() (eager)")
