@@ -1,7 +1,7 @@
 """ICR against its reference code: prompt text and token positions, calibration maths, query-row recomputation.
 
 The expected values come from running the reference (OSU-NLP-Group/In-Context-Reranking at the commit recorded in
-the fixture) with tests/rerankers/data/make_icr_golden.py; nothing here is transcribed by hand.
+the fixture) with tests/rerankers/goldens/make_icr.py; nothing here is transcribed by hand.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from rerankit.rerankers.icr import calibrated_scores
 from rerankit.rerankers.icr_prompt import build_icr_prompt, choose_markers
 from rerankit.rerankers.templates import load_template
 
-GOLDEN = json.loads((Path(__file__).parent / "data" / "icr_golden.json").read_text(encoding="utf-8"))
+GOLDEN = json.loads((Path(__file__).parent / "goldens" / "icr.json").read_text(encoding="utf-8"))
 TEMPLATE = load_template("icr")
 
 
 def test_fixture_records_its_reference():
     assert GOLDEN["reference"] == "OSU-NLP-Group/In-Context-Reranking"
     assert len(GOLDEN["commit"]) == 40 and GOLDEN["commit"] in TEMPLATE.source
-    assert (Path(__file__).parent / "data" / "make_icr_golden.py").is_file()
+    assert (Path(__file__).parent / "goldens" / "make_icr.py").is_file()
     assert {c["markers"] for c in GOLDEN["prompts"]} == {"llama3", "mistral", "chatml"}
 
 

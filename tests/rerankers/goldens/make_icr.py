@@ -1,4 +1,4 @@
-"""Generate tests/rerankers/data/icr_golden.json by running the ICR reference code (run once, outside the tests).
+"""Generate tests/rerankers/goldens/icr.json by running the ICR reference code (run once, outside the tests).
 
 The reference, github.com/OSU-NLP-Group/In-Context-Reranking at commit REFERENCE_COMMIT, cannot be imported whole
 here (its custom Llama/Mistral modelling files target transformers 4.4x and it loads an 8B model in __init__), so
@@ -14,7 +14,7 @@ The reference's ``prompt_bos_length = 1`` assumes a tokenizer that adds a BOS to
 positions come from running the same code with a one-token-per-character stand-in tokenizer.
 
     git clone https://github.com/OSU-NLP-Group/In-Context-Reranking ref && git -C ref checkout 9117e9f1f6a97
-    RERANKIT_MODELS=... python tests/rerankers/data/make_icr_golden.py --reference ref
+    RERANKIT_MODELS=... python tests/rerankers/goldens/make_icr.py --reference ref
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from types import SimpleNamespace
 
 REFERENCE_REPO = "OSU-NLP-Group/In-Context-Reranking"
 REFERENCE_COMMIT = "9117e9f1f6a9773d2289e9907110b39a325eb238"
-OUT = Path(__file__).with_name("icr_golden.json")
+OUT = Path(__file__).with_name("icr.json")
 
 PASSAGES = [
     "Tides\nTides are the rise and fall of sea levels caused by the Moon's gravity.",
@@ -213,7 +213,7 @@ def main() -> None:
     ap.add_argument("--reference", type=Path, required=True, help="a clone (or git dir) of " + REFERENCE_REPO)
     args = ap.parse_args()
     ref_cls, blocks = reference_parts(reference_source(args.reference))
-    out = {"reference": REFERENCE_REPO, "commit": REFERENCE_COMMIT, "script": "tests/rerankers/data/make_icr_golden.py",
+    out = {"reference": REFERENCE_REPO, "commit": REFERENCE_COMMIT, "script": "tests/rerankers/goldens/make_icr.py",
            "prompts": prompt_cases(ref_cls, blocks), "calibration": calibration_cases(ref_cls),
            "rows": row_cases(ref_cls)}
     OUT.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
