@@ -89,6 +89,8 @@ def test_vllm_loads_the_adapter_with_the_same_outputs(hf_pair, adapter, smollm, 
         worst = max(abs(g[c] - w[c]) for g, w in zip(got, want) for c in CANDIDATES)
         assert worst < 2e-3, f"largest |vllm+LoRA - transformers+peft| logprob difference {worst:.2e}"
         params = GenerationParams(max_tokens=10)
-        assert [g.text for g in engine.generate(CHATS, params)] == [g.text for g in tuned.generate(CHATS, params)]
+        # a cut at max_tokens can split a multi-byte character: vLLM holds its bytes back, transformers shows U+FFFD
+        texts = [[g.text.rstrip("\ufffd") for g in e.generate(CHATS, params)] for e in (engine, tuned)]
+        assert texts[0] == texts[1]
     finally:
         engine.close()
