@@ -197,6 +197,12 @@ class Engine(ABC):
         """Number of tokens in `text` (no special tokens added)."""
         return len(self.tokenize(text))
 
+    def input_length(self, text: str) -> int:
+        """Tokens the model reads for rendered `text`: a BOS the engine adds is counted (as ``tokenizer.encode``)."""
+        ids = self.tokenize(text)
+        bos = getattr(self, "_bos", None)
+        return len(ids) + int(bos is not None and (not ids or ids[0] != bos))
+
     def truncate(self, text: str, max_tokens: int) -> tuple[str, bool]:
         """Cut `text` to at most `max_tokens` tokens; returns (text, whether it was cut)."""
         if max_tokens < 0:

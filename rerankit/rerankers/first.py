@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rerankit.engines.base import Capability, Engine
+from rerankit.engines.base import Capability, Engine, Prompt
 from rerankit.engines.tokens import candidate_token_ids
 from rerankit.errors import ConfigError
 from rerankit.rerankers.listwise import SlidingWindowReranker, WindowRequest, WindowResult
@@ -35,9 +35,9 @@ class FirstReranker(SlidingWindowReranker):
                  engine_options: Mapping[str, Any] | None = None, template: str | None = None,
                  depth: int | None = 100, window_size: int = 20, stride: int = 10, passes: int = 1,
                  max_passage_words: int | None = 300, keep_history: bool = False, batch_queries: bool = True,
-                 progress: bool = True) -> None:
+                 progress: bool = True, context_size: int | None = None) -> None:
         super().__init__(model, engine, engine_options, template, depth, window_size, stride, passes,
-                         max_passage_words, keep_history, batch_queries, progress)
+                         max_passage_words, keep_history, batch_queries, progress, context_size)
         if not self.prompt.answer_prefix:
             raise ConfigError(f"FIRST reads identifier logits right after the answer's opening bracket; template "
                               f"{self.prompt.name!r} has no answer_prefix (e.g. answer_prefix: \"[\")")
@@ -49,9 +49,16 @@ class FirstReranker(SlidingWindowReranker):
                               f"labels {clash} share a first token in this tokenizer; use alphabetical identifiers "
                               "(the 'first' template) or a window of at most 9 numeric labels")
 
+    def prompt_for(self, req: WindowRequest) -> Prompt:
+        """The prompt for one window, primed with the answer prefix, passages shortened to fit the budget."""
+        # FIRST's code reserves the length of a numeric "[1] > ... > [w]" answer (its num_output_tokens swaps the
+        # two identifier kinds), though it reads one token
+        return self.prompt.build_fitting(self.engine, req.query.text, self._texts(req), self.max_passage_words,
+                                         self._answer_estimate(len(req.hits), "numeric"), answer_prefix=True,
+                                         context_size=self.context_size)
+
     def _rank_windows(self, requests: list[WindowRequest]) -> list[WindowResult]:
-        prompts = [self.prompt.build_fitting(self.engine, r.query.text, self._texts(r), self.max_passage_words,
-                                             reserve=1, answer_prefix=True) for r in requests]
+        prompts = [self.prompt_for(r) for r in requests]
         groups: dict[int, list[int]] = {}
         for i, r in enumerate(requests):  # the label set depends on the window's size
             groups.setdefault(len(r.hits), []).append(i)

@@ -16,10 +16,16 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rerankit.engines.base import Capability, Engine, GenerationParams
+from rerankit.engines.base import Capability, Engine, GenerationParams, Prompt
 from rerankit.errors import ConfigError, InputError
 from rerankit.rerankers.base import Reranker
-from rerankit.rerankers.permutation import RepairCounts, identifier, parse_permutation, total_repairs
+from rerankit.rerankers.permutation import (
+    RepairCounts,
+    identifier,
+    parse_permutation,
+    parse_reference_permutation,
+    total_repairs,
+)
 from rerankit.rerankers.waves import run_waves
 from rerankit.rerankers.window_prompt import WindowPrompt
 from rerankit.types import Hit, Query, Ranking
@@ -83,7 +89,7 @@ class SlidingWindowReranker(Reranker):
                  engine_options: Mapping[str, Any] | None = None, template: str | None = None,
                  depth: int | None = 100, window_size: int = 20, stride: int = 10, passes: int = 1,
                  max_passage_words: int | None = 300, keep_history: bool = False, batch_queries: bool = True,
-                 progress: bool = True) -> None:
+                 progress: bool = True, context_size: int | None = None) -> None:
         super().__init__(depth)
         if window_size < 2:
             raise ConfigError(f"window_size must be at least 2, got {window_size}")
@@ -94,6 +100,9 @@ class SlidingWindowReranker(Reranker):
             raise ConfigError(f"passes must be at least 1, got {passes}")
         if max_passage_words is not None and max_passage_words < 1:
             raise ConfigError(f"max_passage_words must be at least 1 (or None for no limit), got {max_passage_words}")
+        if context_size is not None and context_size < 1:
+            raise ConfigError(f"context_size must be at least 1 (or None for the template's), got {context_size}")
+        self.context_size = context_size
         self.prompt = WindowPrompt.load(template or self.default_template)
         if self.prompt.identifiers == "alpha" and window_size > 26:
             raise ConfigError(f"template {self.prompt.name!r} labels passages A-Z: window_size must be <= 26")
@@ -104,6 +113,7 @@ class SlidingWindowReranker(Reranker):
         self.window_size, self.stride, self.passes = window_size, stride, passes
         self.max_passage_words = max_passage_words
         self.keep_history, self.batch_queries, self.progress = keep_history, batch_queries, progress
+        self._estimates: dict[tuple[int, str], int] = {}  # answer-length estimates (deterministic)
 
     # ---- per-method part -----------------------------------------------------------------------------------
     @abstractmethod
@@ -159,21 +169,33 @@ class SlidingWindowReranker(Reranker):
         return total_repairs(rankings, self.name)
 
     def _texts(self, req: WindowRequest) -> list[str]:
-        return [h.doc.full_text for h in req.hits]
+        return [self.prompt.passage_text(h.doc) for h in req.hits]
+
+    def _answer_estimate(self, size: int, kind: str) -> int:
+        """rank_llm's answer length: tokens of "[1] > [2] > ... > [size]" as ``tokenizer.encode`` counts them,
+        minus one (the BOS of Llama-family tokenizers)."""
+        key = (size, kind)
+        if key not in self._estimates:
+            ids = " > ".join(f"[{identifier(i, kind)}]" for i in range(size))
+            self._estimates[key] = max(1, self.engine.input_length(ids) - 1)
+        return self._estimates[key]
 
     def config(self) -> dict:
         digest = hashlib.sha1(repr(self.prompt).encode("utf-8")).hexdigest()[:12]
         return {**super().config(), "engine": self.engine.config(), "template": self.prompt.name,
                 "template_digest": digest, "window_size": self.window_size, "stride": self.stride,
-                "passes": self.passes, "max_passage_words": self.max_passage_words, "keep_history": self.keep_history}
+                "passes": self.passes, "max_passage_words": self.max_passage_words, "keep_history": self.keep_history,
+                "context_size": self.prompt.budget(self.engine, self.context_size)}
 
 
 class ListwiseReranker(SlidingWindowReranker):
     """Generative listwise reranking: the model writes a permutation of each window's identifiers.
 
-    `template` picks the prompt format (rankgpt, rankzephyr, rankvicuna, reasonrank, or a YAML path);
-    `max_new_tokens` defaults to the length of "[1] > [2] > ... > [w]" (rank_llm's estimate) for permutation
-    templates and to 3172 for reasoning templates (ReasonRank's reasoning_maxlen 3072 + 100).
+    `template` picks the prompt format (rankgpt, rankzephyr, rankzephyr-2025, rankvicuna, reasonrank, or a YAML
+    path); `max_new_tokens` defaults to the length of "[1] > [2] > ... > [w]" (rank_llm's estimate) for permutation
+    templates and to 3172 for reasoning templates (ReasonRank's reasoning_maxlen 3072 + 100). `context_size`
+    overrides the template's token budget (rank_llm's 4096 for RankZephyr/RankVicuna; the model's maximum when the
+    template names none); passages are shortened by rank_llm's rule until prompt + answer fit.
     """
 
     name = "listwise"
@@ -184,27 +206,27 @@ class ListwiseReranker(SlidingWindowReranker):
                  engine_options: Mapping[str, Any] | None = None, template: str | None = None,
                  depth: int | None = 100, window_size: int = 20, stride: int = 10, passes: int = 1,
                  max_passage_words: int | None = 300, max_new_tokens: int | None = None, keep_history: bool = False,
-                 batch_queries: bool = True, progress: bool = True) -> None:
+                 batch_queries: bool = True, progress: bool = True, context_size: int | None = None) -> None:
         super().__init__(model, engine, engine_options, template, depth, window_size, stride, passes,
-                         max_passage_words, keep_history, batch_queries, progress)
+                         max_passage_words, keep_history, batch_queries, progress, context_size)
         if max_new_tokens is not None and max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
         self.max_new_tokens = max_new_tokens
-        self._estimates: dict[int, int] = {}
 
     def _max_tokens(self, size: int) -> int:
         if self.max_new_tokens is not None:
             return self.max_new_tokens
         if self.prompt.output == "think_answer":
             return 3172
-        if size not in self._estimates:
-            ids = " > ".join(f"[{identifier(i, self.prompt.identifiers)}]" for i in range(size))
-            self._estimates[size] = self.engine.count_tokens(ids)
-        return self._estimates[size]
+        return self._answer_estimate(size, self.prompt.identifiers)
+
+    def prompt_for(self, req: WindowRequest) -> Prompt:
+        """The prompt for one window, as the model gets it (passages shortened to fit the budget)."""
+        return self.prompt.build_fitting(self.engine, req.query.text, self._texts(req), self.max_passage_words,
+                                         self._max_tokens(len(req.hits)), context_size=self.context_size)
 
     def _rank_windows(self, requests: list[WindowRequest]) -> list[WindowResult]:
-        prompts = [self.prompt.build_fitting(self.engine, r.query.text, self._texts(r), self.max_passage_words,
-                                             self._max_tokens(len(r.hits))) for r in requests]
+        prompts = [self.prompt_for(r) for r in requests]
         groups: dict[int, list[int]] = {}
         for i, r in enumerate(requests):  # same budget -> same call, so batching never changes an answer
             groups.setdefault(self._max_tokens(len(r.hits)), []).append(i)
@@ -215,8 +237,11 @@ class ListwiseReranker(SlidingWindowReranker):
                 texts[i] = g
         out = []
         for r, prompt, g in zip(requests, prompts, texts):
-            perm, counts = parse_permutation(g.text, len(r.hits), self.prompt.identifiers,
-                                             answer_tags=self.prompt.output == "think_answer")
+            if self.prompt.output == "permutation" and self.prompt.parser == "reference":
+                perm, counts = parse_reference_permutation(g.text, len(r.hits), self.prompt.identifiers)
+            else:
+                perm, counts = parse_permutation(g.text, len(r.hits), self.prompt.identifiers,
+                                                 answer_tags=self.prompt.output == "think_answer")
             counts.truncated = int(g.finish_reason == "length" and (counts.missing > 0 or counts.unparseable > 0))
             record = {"prompt": self.engine.render(prompt), "output": g.text, "permutation": perm,
                       "repairs": counts.as_dict()} if self.keep_history else {}

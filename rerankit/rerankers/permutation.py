@@ -17,12 +17,15 @@ from rerankit.errors import InputError
 if TYPE_CHECKING:
     from rerankit.types import Ranking
 
-__all__ = ["RepairCounts", "parse_permutation", "extract_answer", "identifier", "identifier_index",
-           "normalize_digits", "total_repairs"]
+__all__ = ["RepairCounts", "parse_permutation", "parse_reference_permutation", "extract_answer", "identifier",
+           "identifier_index", "normalize_digits", "total_repairs"]
 
 # Look-alike digits models sometimes emit (superscripts, subscripts, circled, full-width) mapped to ASCII.
 _FAKE_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹₀₁₂₃₄₅₆₇₈₉０１２３４５６７８９①②③④⑤⑥⑦⑧⑨❶❷❸❹❺❻❼❽❾",
                              "012345678901234567890123456789123456789123456789")
+# rank_llm's own table (listwise_inference_handler._clean_response): also the parenthesised digits 🄀-🄉.
+_RANKLLM_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹₀₁₂₃₄₅₆₇₈₉①②③④⑤⑥⑦⑧⑨❶❷❸❹❺❻❼❽❾０１２３４５６７８９🄀🄁🄂🄃🄄🄅🄆🄇🄈🄉",
+                                "0123456789012345678912345678912345678901234567890123456789")
 _BRACKETED = {"numeric": re.compile(r"\[\s*(\d+)\s*\]"), "alpha": re.compile(r"\[\s*([A-Za-z])\s*\]")}
 _BARE = {"numeric": re.compile(r"\d+"), "alpha": re.compile(r"(?<![A-Za-z])([A-Z])(?![A-Za-z])")}
 _ANSWER = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.DOTALL | re.IGNORECASE)
@@ -147,6 +150,52 @@ def parse_permutation(text: str, size: int, identifiers: str = "numeric",
             counts.out_of_range += 1
         elif i in seen:
             counts.duplicates += 1
+        else:
+            seen.add(i)
+            order.append(i)
+    rest = [i for i in range(size) if i not in seen]
+    counts.missing = len(rest)
+    counts.clean = int(not (counts.loose or counts.duplicates or counts.missing or counts.out_of_range))
+    return order + rest, counts
+
+
+def parse_reference_permutation(text: str, size: int, identifiers: str = "numeric") -> tuple[list[int], RepairCounts]:
+    """A permutation read the way rank_llm and RankGPT read a listwise answer, and the repairs it took.
+
+    Text after the last ``</think>`` only; look-alike digits mapped to ASCII; then *every* digit run is an identifier
+    (alphabetical identifiers: every letter, "A" = 1), brackets or not; the first mention of each in-range
+    identifier is kept and the unmentioned ones follow in window order (rank_llm ``receive_permutation``, RankGPT
+    ``clean_response`` / ``remove_duplicate``). Identifiers that were not bracketed count as ``loose``.
+    """
+    if size < 1:
+        raise InputError(f"a permutation needs at least one position, got size {size}")
+    if identifiers not in _BRACKETED:
+        raise InputError(f"identifiers must be 'numeric' or 'alpha', got {identifiers!r}")
+    counts = RepairCounts(outputs=1)
+    if "</think>" in text:
+        text = text.split("</think>")[-1].strip()
+    text = text.translate(_RANKLLM_DIGITS)
+    if identifiers == "alpha":  # each letter becomes its number, letters in a row run together ("AB" -> "12")
+        spaced = "".join(str(ord(c) - ord("A") + 1) if c.isalpha() else " " for c in text)
+    else:
+        spaced = "".join(c if c.isdigit() else " " for c in text)
+    bracketed = len(_BRACKETED[identifiers].findall(text))
+    try:
+        found = [int(x) - 1 for x in spaced.split()]
+    except ValueError:  # a digit int() cannot read ("⓪"): the reference keeps the window's order
+        found = []
+    if not found:
+        counts.unparseable = 1
+        return list(range(size)), counts
+    counts.loose = int(len(found) != bracketed)
+    order: list[int] = []
+    seen: set[int] = set()
+    for i in found:
+        if i in seen:
+            counts.duplicates += 1
+        elif not 0 <= i < size:
+            counts.out_of_range += 1
+            seen.add(i)
         else:
             seen.add(i)
             order.append(i)
