@@ -18,7 +18,8 @@ from rerankit.engines.base import Prompt
 from rerankit.engines.choice import pick_engine
 from rerankit.errors import ConfigError, InputError
 from rerankit.rerankers.base import Reranker
-from rerankit.rerankers.templates import PromptTemplate, load_template
+from rerankit.rerankers.model_card import template_from_card
+from rerankit.rerankers.templates import PromptTemplate, load_template, template_names
 from rerankit.types import Ranking
 
 __all__ = ["LLMPointwiseReranker", "YesNoReranker", "Rank1Reranker"]
@@ -108,8 +109,10 @@ class LLMPointwiseReranker(Reranker):
 class YesNoReranker(LLMPointwiseReranker):
     """score = log P(yes) − log P(no) for the first answer token, from one forward pass per pair.
 
-    Template "auto" picks ``qwen3-reranker`` for Qwen3-Reranker checkpoints and ``yes-no`` (the RG-YN prompt of
-    Zhuang et al., 2024, rendered with the model's chat template) for any other instruct model.
+    Template "auto" picks ``qwen3-reranker`` when the model's own files say it is a Qwen3-Reranker checkpoint
+    (config.json ``model_type: qwen3`` and a model card that documents that prompt; see
+    :mod:`rerankit.rerankers.model_card`), else ``yes-no`` (the RG-YN prompt of Zhuang et al., 2024, rendered with
+    the model's chat template); the choice and its reason are logged, and `template=` overrides it.
     """
 
     name = "yes-no"
@@ -124,8 +127,17 @@ class YesNoReranker(LLMPointwiseReranker):
 
     def _template_name(self, template: str) -> str:
         if template != "auto":
+            log.info("yes-no reranker: template %r (given)", template)
             return template
-        return "qwen3-reranker" if "qwen3-reranker" in str(self.engine.model).lower() else "yes-no"
+        candidates = {}
+        for name in template_names():
+            t = load_template(name)
+            if t.extra.get("card_marker"):
+                candidates[name] = (str(t.extra.get("model_type", "")), str(t.extra["card_marker"]))
+        found, why = template_from_card(str(self.engine.model), candidates)
+        chosen = found or "yes-no"
+        log.info("yes-no reranker: template %r for %s (%s; template= overrides)", chosen, self.engine.model, why)
+        return chosen
 
     def score_prompts(self, prompts: list[Prompt]) -> list[tuple[float, float]]:
         """(log P(positive), log P(negative)) for each prompt, batched through the engine."""

@@ -10,12 +10,13 @@ batch per wave. The reasoning behind each winner is kept in its hit's meta (``hi
 from __future__ import annotations
 
 import logging
+import random
 import re
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rerankit.engines.base import Capability, Engine, GenerationParams
+from rerankit.engines.base import Capability, Engine, GenerationParams, Prompt
 from rerankit.errors import ConfigError
 from rerankit.rerankers.base import Reranker
 from rerankit.rerankers.permutation import RepairCounts, extract_answer, normalize_digits, total_repairs
@@ -23,7 +24,8 @@ from rerankit.rerankers.templates import load_template
 from rerankit.rerankers.waves import run_waves
 from rerankit.types import Hit, Query, Ranking
 
-__all__ = ["SetwiseReranker", "heapsort", "bubblesort", "parse_choice", "SORTS"]
+__all__ = ["SetwiseReranker", "heapsort", "bubblesort", "parse_choice", "parse_choice_reference", "shown_order",
+           "SORTS"]
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +119,31 @@ def parse_choice(text: str, size: int, pattern: str | None = None) -> tuple[int,
     return choice, counts
 
 
+def parse_choice_reference(text: str, size: int, pattern: str) -> tuple[int | None, RepairCounts]:
+    """The chosen set position (0-based) read as Rank-R1's run_setwise.py reads it, or None.
+
+    The answer is `pattern`'s group in the lower-cased output, stripped, and must be exactly one of "[1]" ..
+    "[size]"; anything else is None, and the comparison keeps its first passage (the heap root), as there.
+    """
+    counts = RepairCounts(outputs=1)
+    m = re.search(pattern, text.lower(), re.DOTALL)
+    got = m.group(1).strip() if m else None
+    labels = [f"[{i + 1}]" for i in range(size)]
+    if got in labels:
+        counts.clean = 1
+        return labels.index(got), counts
+    if got is not None and re.fullmatch(r"\[\d+\]", got):
+        counts.out_of_range = 1
+    else:
+        counts.unparseable = 1
+    return None, counts
+
+
+def shown_order(rng: random.Random | None, n: int) -> list[int]:
+    """The order a comparison's `n` passages are shown in: Rank-R1's ``random.sample(id_passage, n)``, or as given."""
+    return rng.sample(range(n), n) if rng is not None else list(range(n))
+
+
 @dataclass(frozen=True)
 class _Compare:
     qi: int
@@ -127,8 +154,14 @@ class _Compare:
 class SetwiseReranker(Reranker):
     """Rank-R1 setwise reranking: `num_child` + 1 passages per comparison, heap or bubble sort of the top `k`.
 
-    Defaults follow Rank-R1's TREC DL runs (num_child 19, k 10, heapsort, passages cut to 512 tokens, up to 2048
-    generated tokens, greedy). `max_query_tokens` cuts queries (Rank-R1 used 32 on DL, 1024 on BRIGHT).
+    Defaults follow Rank-R1's TREC DL runs (ielab/llm-rankers Rank-R1/run_setwise.py @ a5ee1a97, the v0.1
+    checkpoints' code, and its README: num_child 19, k 10, heapsort, queries cut to 32 and passages to 512 tokens,
+    up to 2048 generated tokens, greedy). As there, each set is shown in a random order (``random.sample`` from a
+    generator seeded 929; here one generator per query, so batching never changes a prompt, and the first query
+    gets exactly the reference's orders) and an answer that is not exactly one of "[1]" .. "[n]" inside the answer
+    tags keeps the set's first passage (``parse="reference"``). ``shuffle=False`` shows sets in heap order;
+    ``parse="lenient"`` also reads answers without tags or brackets. `max_query_tokens` is 1024 for BRIGHT in
+    Rank-R1's runs.
     """
 
     name = "setwise"
@@ -136,12 +169,14 @@ class SetwiseReranker(Reranker):
     def __init__(self, model: str | None = None, engine: str | Engine = "auto",
                  engine_options: Mapping[str, Any] | None = None, template: str = "rank-r1",
                  depth: int | None = 100, method: str = "heapsort", num_child: int = 19, k: int = 10,
-                 max_passage_tokens: int | None = 512, max_query_tokens: int | None = None,
+                 max_passage_tokens: int | None = 512, max_query_tokens: int | None = 32,
                  max_new_tokens: int = 2048, keep_history: bool = False, batch_queries: bool = True,
-                 progress: bool = True) -> None:
+                 progress: bool = True, shuffle: bool = True, seed: int = 929, parse: str = "reference") -> None:
         super().__init__(depth)
         if method not in SORTS:
             raise ConfigError(f"setwise method must be one of {sorted(SORTS)}, got {method!r}")
+        if parse not in ("reference", "lenient"):
+            raise ConfigError(f"setwise parse must be 'reference' or 'lenient', got {parse!r}")
         if num_child < 1 or k < 1 or max_new_tokens < 1:
             raise ConfigError(f"num_child, k and max_new_tokens must be at least 1, got {num_child}, {k}, "
                               f"{max_new_tokens}")
@@ -156,39 +191,52 @@ class SetwiseReranker(Reranker):
         self.method, self.num_child, self.k = method, num_child, k
         self.max_passage_tokens, self.max_query_tokens = max_passage_tokens, max_query_tokens
         self.max_new_tokens = max_new_tokens
+        self.shuffle, self.seed, self.parse = shuffle, seed, parse
         self.keep_history, self.batch_queries, self.progress = keep_history, batch_queries, progress
 
     def _cut(self, text: str, limit: int | None) -> str:
         return self.engine.truncate(text, limit)[0] if limit else text
 
     def _program(self, qi: int, ranking: Ranking, why: dict[int, str], history: list[dict], stats: RepairCounts
-                 ) -> Generator[_Compare, tuple[int, str, dict], list[int]]:
+                 ) -> Generator[_Compare, tuple[int | None, str, dict], list[int]]:
         query = Query(ranking.query.id, self._cut(ranking.query.text, self.max_query_tokens) or ranking.query.text)
         texts = [self._cut(h.doc.full_text, self.max_passage_tokens) for h in ranking.hits]
         sort = SORTS[self.method](len(texts), self.num_child, self.k)
+        rng = random.Random(self.seed) if self.shuffle else None
         try:
             idx = next(sort)
             while True:
-                choice, reasoning, record = yield _Compare(qi, query, tuple(texts[i] for i in idx))
-                why[idx[choice]] = reasoning
+                shown = shown_order(rng, len(idx))
+                choice, reasoning, record = yield _Compare(qi, query, tuple(texts[idx[j]] for j in shown))
+                best = shown[choice] if choice is not None else 0  # no usable answer: the set's first (root)
+                why[idx[best]] = reasoning
                 stats.add(record.pop("_repairs"))
                 if self.keep_history:
-                    history.append({"doc_ids": [ranking.hits[i].doc.id for i in idx], **record})
-                idx = sort.send(choice)
+                    history.append({"doc_ids": [ranking.hits[idx[j]].doc.id for j in shown], **record})
+                idx = sort.send(best)
         except StopIteration as done:
             return done.value
 
-    def _compare(self, requests: list[_Compare]) -> list[tuple[int, str, dict]]:
+    def prompt_for(self, query: str, texts: tuple[str, ...] | list[str]) -> Prompt:
+        """The prompt of one comparison: the passages labelled [1], [2], ... in the order given."""
         sep = str(self.template.extra.get("passage_separator", "\n"))
         fmt = str(self.template.extra["passage"])
-        prompts = [self.template.fill(query=r.query.text, docs=sep.join(fmt.format(id=i + 1, text=t)
-                                                                         for i, t in enumerate(r.texts)))
-                   for r in requests]
+        return self.template.fill(query=query, docs=sep.join(fmt.format(id=i + 1, text=t) for i, t in enumerate(texts)))
+
+    def read_choice(self, text: str, size: int) -> tuple[int | None, RepairCounts]:
+        """The chosen position in the shown set (None: keep the set's first passage), with `parse`'s rule."""
+        pattern = self.template.extra.get("answer_pattern")
+        if self.parse == "reference" and pattern:
+            return parse_choice_reference(text, size, str(pattern))
+        choice, counts = parse_choice(text, size, pattern)
+        return (None if counts.unparseable or counts.out_of_range else choice), counts
+
+    def _compare(self, requests: list[_Compare]) -> list[tuple[int | None, str, dict]]:
+        prompts = [self.prompt_for(r.query.text, r.texts) for r in requests]
         gens = self.engine.generate(prompts, GenerationParams(max_tokens=self.max_new_tokens))
         out = []
-        pattern = self.template.extra.get("answer_pattern")
         for r, p, g in zip(requests, prompts, gens):
-            choice, counts = parse_choice(g.text, len(r.texts), pattern)
+            choice, counts = self.read_choice(g.text, len(r.texts))
             counts.truncated = int(g.finish_reason == "length" and not counts.clean)
             m = _THINK.search(g.text)
             reasoning = (m.group(1) if m else extract_answer(g.text)[0] if "<answer>" in g.text else g.text).strip()
@@ -233,4 +281,5 @@ class SetwiseReranker(Reranker):
                 "template_text": repr((self.template.messages, self.template.extra)), "method": self.method,
                 "num_child": self.num_child, "k": self.k, "max_passage_tokens": self.max_passage_tokens,
                 "max_query_tokens": self.max_query_tokens, "max_new_tokens": self.max_new_tokens,
+                "shuffle": self.shuffle, "seed": self.seed, "parse": self.parse,
                 "keep_history": self.keep_history}
