@@ -68,12 +68,8 @@ def clean_passage(text: str, max_words: int | None = None, escape: bool = False,
 
 
 def _fix_text(text: str) -> str:
-    try:
-        from ftfy import fix_text
-    except ImportError as exc:  # pragma: no cover - ftfy is a dependency of the llm extra
-        from rerankit.errors import MissingDependencyError
+    from ftfy import fix_text  # a core dependency
 
-        raise MissingDependencyError("ftfy", "llm", "rank_llm-style prompts (fix_text)") from exc
     return fix_text(text)
 
 

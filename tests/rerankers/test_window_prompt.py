@@ -42,18 +42,26 @@ RANKLLM_SYSTEM = ("You are RankLLM, an intelligent assistant that can rank passa
 
 
 def test_rankzephyr_single_turn():
+    """The 2023 wording the checkpoint was trained on; the 2025 wording is `rankzephyr-2025` (byte-for-byte goldens
+    against rank_llm itself: test_listwise_goldens.py)."""
     got = WindowPrompt.load("rankzephyr").build(QUERY, PASSAGES)
     assert got == [
         {"role": "system", "content": RANKLLM_SYSTEM},
         {"role": "user", "content":
             "I will provide you with 2 passages, each indicated by a numerical identifier []. Rank the passages based "
-            "on their relevance to the search query: what is (2) foo.\n"
+            "on their relevance to the search query: what is [2] foo.\n\n"
             "[1] Foo is a bar.\n[2] Baz (1) qux.\n"
-            "Search Query: what is (2) foo.\nRank the 2 passages above based on their relevance to the search query. "
+            "Search Query: what is [2] foo.\nRank the 2 passages above based on their relevance to the search query. "
             "All the passages should be included and listed using identifiers, in descending order of relevance. The "
-            "output format should be [] > [], e.g., [2] > [1], Answer concisely and directly and only respond with "
-            "the ranking results, do not say any word or explain."},
+            "output format should be [] > [], e.g., [2] > [1], Only respond with the ranking results, do not say any "
+            "word or explain."},
     ]
+    got = WindowPrompt.load("rankzephyr-2025").build(QUERY, PASSAGES)
+    assert got[1]["content"].startswith("I will provide you with 2 passages, each indicated by a numerical identifier "
+                                        "[]. Rank the passages based on their relevance to the search query: what is "
+                                        "(2) foo.\n[1] Foo is a bar.\n")
+    assert got[1]["content"].endswith("e.g., [2] > [1], Answer concisely and directly and only respond with the "
+                                      "ranking results, do not say any word or explain.")
 
 
 def test_rankvicuna_raw_conversation():
@@ -62,7 +70,7 @@ def test_rankvicuna_raw_conversation():
         "A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, "
         "detailed, and polite answers to the user's questions. USER: I will provide you with 2 passages, each "
         "indicated by a numerical identifier []. Rank the passages based on their relevance to the search query: "
-        "what is (2) foo.\n\n[1] Foo is a bar.\n[2] Baz (1) qux.\nSearch Query: what is (2) foo.\nRank the 2 passages "
+        "what is [2] foo.\n\n[1] Foo is a bar.\n[2] Baz (1) qux.\nSearch Query: what is [2] foo.\nRank the 2 passages "
         "above based on their relevance to the search query. All the passages should be included and listed using "
         "identifiers, in descending order of relevance. The output format should be [] > [], e.g., [4] > [2], Only "
         "respond with the ranking results, do not say any word or explain. ASSISTANT:")
@@ -74,8 +82,8 @@ def test_first_alphabetical_and_primed():
     assert got[0] == {"role": "system", "content": RANKLLM_SYSTEM}
     assert got[1]["content"] == (
         "I will provide you with 2 passages, each indicated by a alphabetical identifier []. Rank the passages based "
-        "on their relevance to the search query: what is (2) foo.\n\n[A] Foo is a bar.\n[B] Baz (1) qux.\n"
-        "Search Query: what is (2) foo.\nRank the 2 passages above based on their relevance to the search query. "
+        "on their relevance to the search query: what is [2] foo.\n\n[A] Foo is a bar.\n[B] Baz [1] qux.\n"
+        "Search Query: what is [2] foo.\nRank the 2 passages above based on their relevance to the search query. "
         "All the passages should be included and listed using identifiers, in descending order of relevance. The "
         "output format should be [] > [], e.g., [B] > [A], Only respond with the ranking results, do not say any "
         "word or explain.")
@@ -115,7 +123,7 @@ def test_rank_r1_setwise_prompt():
 
 
 def test_every_listwise_template_cites_its_source():
-    for name in ("rankgpt", "rankzephyr", "rankvicuna", "first", "reasonrank", "rank-r1"):
+    for name in ("rankgpt", "rankzephyr", "rankzephyr-2025", "rankvicuna", "first", "reasonrank", "rank-r1"):
         assert "arXiv" in load_template(name).source, name
 
 
