@@ -92,8 +92,8 @@ def run_method(args, ds, rankings: list[Ranking]) -> dict:
     res = rr.rerank_many(rankings)
     dt = time.perf_counter() - t0
     hist = [h for r in res for h in r.meta[rr.name]["history"]]
-    if args.method == "rank-r1":  # how often the model kept the first passage of the set
-        kept = sum(h["choice"] == 0 for h in hist)
+    if args.method == "rank-r1":  # how often the set's first passage (the heap root) stayed the winner
+        kept = sum(h["winner"] == h["root"] for h in hist)
     else:  # windows left in their input order (e.g. the model echoing "[1] > [2] > ... > [10]")
         kept = sum(h["permutation"] == sorted(h["permutation"]) for h in hist)
     return {"ndcg@10": per_query_ndcg({r.query.id: r for r in res}, ds), "seconds": round(dt, 1),

@@ -212,7 +212,9 @@ class SetwiseReranker(Reranker):
                 why[idx[best]] = reasoning
                 stats.add(record.pop("_repairs"))
                 if self.keep_history:
-                    history.append({"doc_ids": [ranking.hits[idx[j]].doc.id for j in shown], **record})
+                    history.append({"doc_ids": [ranking.hits[idx[j]].doc.id for j in shown],
+                                    "root": ranking.hits[idx[0]].doc.id, "winner": ranking.hits[idx[best]].doc.id,
+                                    **record})
                 idx = sort.send(best)
         except StopIteration as done:
             return done.value
