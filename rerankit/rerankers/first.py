@@ -51,10 +51,10 @@ class FirstReranker(SlidingWindowReranker):
 
     def prompt_for(self, req: WindowRequest) -> Prompt:
         """The prompt for one window, primed with the answer prefix, passages shortened to fit the budget."""
-        # FIRST's code reserves the length of a numeric "[1] > ... > [w]" answer (its num_output_tokens swaps the
-        # two identifier kinds), though it reads one token
+        # FIRST's create_prompt reserves room for a numeric "[1] > ... > [window_size]" answer, though it reads one
+        # token (num_output_tokens(window) lands in its use_alpha argument, so the configured window size is used)
         return self.prompt.build_fitting(self.engine, req.query.text, self._texts(req), self.max_passage_words,
-                                         self._answer_estimate(len(req.hits), "numeric"), answer_prefix=True,
+                                         self._answer_estimate(self.window_size, "numeric"), answer_prefix=True,
                                          context_size=self.context_size)
 
     def _rank_windows(self, requests: list[WindowRequest]) -> list[WindowResult]:

@@ -198,12 +198,15 @@ class WindowPrompt:
         words = self.words(max_words, len(passages))
         if words is None:
             words = max((len(p.split()) for p in passages), default=1)
-        while True:
-            prompt = self.render(engine, self.build(query, passages, words, answer_prefix), answer_prefix)
+        while True:  # counted without the answer prefix, as the references count before priming with it
+            prompt = self.render(engine, self.build(query, passages, words), False)
             excess = engine.input_length(engine.render(prompt)) - (budget - reserve)
             if excess <= 0 or int(words) <= 1:
-                return prompt  # a prompt still too long is refused by the engine with a clear message
+                break  # a prompt still too long is refused by the engine with a clear message
             words -= max(1, excess // (len(passages) * 4))
+        if not (answer_prefix and self.answer_prefix):
+            return prompt
+        return self.render(engine, self.build(query, passages, words, answer_prefix), answer_prefix)
 
 
 def _messages(items: Any, name: str, key: str) -> list[dict[str, str]]:

@@ -32,8 +32,12 @@ ZEPHYR_TEMPLATE = ("{% for m in messages %}{{ '<|' + m['role'] + '|>\n' + m['con
 
 @pytest.fixture(scope="module")
 def engines(request):
+    loaded: dict[tuple[str, str | None], TokenizerEngine] = {}
+
     def get(tok: str, chat_template: str | None = None) -> TokenizerEngine:
-        return TokenizerEngine(request.getfixturevalue(FIXTURES[tok]), chat_template)
+        if (tok, chat_template) not in loaded:
+            loaded[tok, chat_template] = TokenizerEngine(request.getfixturevalue(FIXTURES[tok]), chat_template)
+        return loaded[tok, chat_template]
     return get
 
 

@@ -21,7 +21,8 @@ from .golden_engines import ReplayEngine
 GOLDEN = json.loads((Path(__file__).parent / "data" / "goldens" / "setwise.json").read_text())
 
 
-@pytest.mark.parametrize("scenario", GOLDEN["scenarios"], ids=lambda s: f"n{len(s['docs'])}-c{s['num_child']}-k{s['k']}")
+@pytest.mark.parametrize("scenario", GOLDEN["scenarios"],
+                         ids=lambda s: f"n{len(s['docs'])}-c{s['num_child']}-k{s['k']}")
 def test_prompts_parse_and_heap_sort_equal_the_reference(scenario):
     engine = ReplayEngine(GOLDEN["completions"])
     rr = SetwiseReranker(engine=engine, depth=None, num_child=scenario["num_child"], k=scenario["k"],

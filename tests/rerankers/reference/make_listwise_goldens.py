@@ -11,9 +11,9 @@ References (each recorded in the output file with its version or commit):
   ``use_alpha=True`` and the system message of ``llm_util.py``, primed with "[" as its ``run_llm`` does.
 
 Each reference runs in its own interpreter (two rank_llm versions cannot share one) with only its prompt code
-called; ``vllm`` is replaced by an empty stub module (no model is loaded). Inputs: DL19 BM25 candidates from the
-data mirror plus adversarial texts (brackets, titles, mojibake, HTML entities, a 2,000-word passage), rendered and
-counted with the packaged tokenizers. To regenerate:
+called; ``vllm`` (and rank_llm's unrelated FiD module) are replaced by empty stub modules (no model is loaded).
+Inputs: DL19 BM25 candidates from the data mirror plus adversarial texts (brackets, titles, mojibake, HTML
+entities, a 2,000-word passage), rendered and counted with the packaged tokenizers. To regenerate:
 
     mkdir -p /tmp/refs && cd /tmp/refs
     pip download --no-deps rank-llm==0.12.8 rank-llm==0.25.7 fschat==0.2.36 -d wheels   # one at a time
@@ -41,7 +41,7 @@ import types
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[1] / "data" / "goldens" / "listwise.json"
-TOKENIZERS = ("qwen2.5-coder-0.5b-instruct", "smollm2-135m-instruct")
+TOKENIZERS = tuple(os.environ.get("GOLDEN_TOKENIZERS", "qwen2.5-coder-0.5b-instruct,smollm2-135m-instruct").split(","))
 RANKLLM_SYSTEM = ("You are RankLLM, an intelligent assistant that can rank passages based on their relevancy to the "
                   "query")
 REFS = {
@@ -107,11 +107,16 @@ class _StubModule(types.ModuleType):
         return type(name, (), {})
 
 
+# Modules replaced by empty stubs: vLLM (no model is loaded) and rank_llm's FiD reranker (imported by its package
+# __init__; its T5 code needs an older transformers), neither of which the prompt or parse code calls.
+STUBS = ("vllm", "rank_llm.rerank.listwise.rank_fid")
+
+
 class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Makes ``vllm`` and its submodules importable as empty stubs: only prompt code is called."""
+    """Makes the STUBS modules (and their submodules) importable as empty stubs: only prompt code is called."""
 
     def find_spec(self, fullname, path, target=None):  # noqa: ANN001, ANN201
-        if fullname.split(".")[0] == "vllm":
+        if any(fullname == s or fullname.startswith(s + ".") for s in STUBS):
             return importlib.util.spec_from_loader(fullname, self, is_package=True)
         return None
 
