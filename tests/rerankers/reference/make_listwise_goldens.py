@@ -16,8 +16,8 @@ Inputs: DL19 BM25 candidates from the data mirror plus adversarial texts (bracke
 entities, a 2,000-word passage), rendered and counted with the packaged tokenizers. To regenerate:
 
     mkdir -p /tmp/refs && cd /tmp/refs
-    pip download --no-deps rank-llm==0.12.8 rank-llm==0.25.7 fschat==0.2.36 -d wheels   # one at a time
-    for w in wheels/*.whl; do d=${w%.whl}; mkdir -p $d && (cd $d && unzip -qo ../../$w); done
+    for p in rank-llm==0.12.8 rank-llm==0.25.7 fschat==0.2.36; do pip download --no-deps "$p" -d wheels; done
+    for w in wheels/*.whl; do d=$(basename "${w%.whl}"); mkdir -p "$d" && unzip -qo "$w" -d "$d"; done
     git clone https://github.com/sunnweiwei/RankGPT && git -C RankGPT checkout 0d62bc38
     git clone https://github.com/gangiswag/llm-reranker && git -C llm-reranker checkout 2d7cba42
     # a venv with the shared site-packages plus ftfy, dacite, psutil, python-dotenv, openai, tiktoken
