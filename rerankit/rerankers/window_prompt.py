@@ -175,8 +175,9 @@ class WindowPrompt:
         prefix = ""
         if answer_prefix and msgs and msgs[-1]["role"] == "assistant":
             prefix = msgs.pop()["content"]
+        chat_template = getattr(getattr(engine, "tokenizer", None), "chat_template", None)
         if self.system_fallback is not None and msgs and msgs[0]["role"] == "system" and len(msgs) > 1 \
-                and "system" not in str(getattr(getattr(engine, "tokenizer", None), "chat_template", "") or ""):
+                and isinstance(chat_template, str) and "system" not in chat_template:
             msgs = [{"role": msgs[1]["role"], "content": msgs[0]["content"] + self.system_fallback
                      + msgs[1]["content"]}, *msgs[2:]]
         text = engine.render(msgs)

@@ -156,3 +156,18 @@ def test_rendered_with_the_model_chat_template(smollm_engine):
     assert text.endswith("do not say any word or explain.<|im_end|>\n<|im_start|>assistant\n")
     primed = smollm_engine.render(WindowPrompt.load("first").build(QUERY, PASSAGES, answer_prefix=True))
     assert primed.endswith("word or explain.<|im_end|>\n<|im_start|>assistant\n[")
+
+
+def test_first_folds_the_system_message_into_the_user_turn_without_a_system_role(smollm):
+    """FIRST's code: with a chat template that has no system role, the message becomes "<system>\\n <user>"."""
+    from .golden_engines import TokenizerEngine
+
+    no_system = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}\n{% endfor %}<assistant>"
+    engine = TokenizerEngine(smollm, no_system)
+    wp = WindowPrompt.load("first")
+    text = wp.render(engine, wp.build(QUERY, PASSAGES, answer_prefix=True), answer_prefix=True)
+    assert text.startswith(f"<user>{RANKLLM_SYSTEM}\n I will provide you with 2 passages")
+    assert text.endswith("<assistant>[") and "<system>" not in text
+    with_system = TokenizerEngine(smollm)
+    assert wp.render(with_system, wp.build(QUERY, PASSAGES)).startswith(
+        f"<|im_start|>system\n{RANKLLM_SYSTEM}<|im_end|>")
