@@ -1,6 +1,6 @@
 """Listwise prompts and answer parsing against the reference implementations, byte for byte.
 
-tests/rerankers/reference/make_listwise_goldens.py ran the references themselves (rank_llm 0.12.8 + FastChat for
+tests/rerankers/goldens/make_listwise.py ran the references themselves (rank_llm 0.12.8 + FastChat for
 RankZephyr/RankVicuna as the checkpoints were trained, rank_llm 0.25.7 for the 2025 RankZephyr wording and the
 parser, sunnweiwei/RankGPT, gangiswag/llm-reranker for FIRST) on DL19 candidates and adversarial texts, rendering and
 counting tokens with the packaged tokenizers. Here rerankit's rerankers build the prompt of the same window (same
@@ -21,7 +21,7 @@ from rerankit.types import Document, Hit, Query
 
 from .golden_engines import TokenizerEngine
 
-GOLDEN = json.loads((Path(__file__).parent / "data" / "goldens" / "listwise.json").read_text())
+GOLDEN = json.loads((Path(__file__).parent / "goldens" / "listwise.json").read_text())
 CASES = {c["name"]: c for c in GOLDEN["cases"]}
 FIXTURES = {"qwen2.5-coder-0.5b-instruct": "qwen", "smollm2-135m-instruct": "smollm"}
 # castorini/rank_zephyr_7b_v1_full ships Zephyr's chat template, which renders as FastChat's "zephyr" conversation

@@ -1,7 +1,7 @@
 """Yes/no relevance prompts against their references.
 
 Qwen3-Reranker: the token ids the model card's own code (QwenLM/Qwen3-Embedding
-examples/qwen3_reranker_transformers.py, run by tests/rerankers/reference/make_yes_no_goldens.py) feeds the model
+examples/qwen3_reranker_transformers.py, run by tests/rerankers/goldens/make_yes_no.py) feeds the model
 must equal the ids of rerankit's qwen3-reranker prompt for the same pairs and instruction.
 """
 
@@ -19,7 +19,7 @@ from rerankit.types import Document, Hit, Query, Ranking
 
 from .golden_engines import TokenizerEngine
 
-GOLDEN = json.loads((Path(__file__).parent / "data" / "goldens" / "yes_no.json").read_text())
+GOLDEN = json.loads((Path(__file__).parent / "goldens" / "yes_no.json").read_text())
 
 
 @pytest.fixture(scope="module")

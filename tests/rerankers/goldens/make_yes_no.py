@@ -6,7 +6,7 @@ token ids it scores). It runs here with the packaged Qwen tokenizer (same specia
 weights-loading call replaced by a placeholder, since only the input ids are recorded. To regenerate:
 
     git clone https://github.com/QwenLM/Qwen3-Embedding /tmp/refs/Qwen3-Embedding   # at f4ad0c43
-    python tests/rerankers/reference/make_yes_no_goldens.py --ref /tmp/refs/Qwen3-Embedding --data-dir ../shared/data
+    python tests/rerankers/goldens/make_yes_no.py --ref /tmp/refs/Qwen3-Embedding --data-dir ../shared/data
 
 Read by tests/rerankers/test_yes_no_goldens.py.
 """
@@ -21,7 +21,7 @@ import os
 import types
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parents[1] / "data" / "goldens" / "yes_no.json"
+OUT = Path(__file__).resolve().parent / "yes_no.json"
 COMMIT = "f4ad0c434c0e3534494e26a4a6bdfd8ab1431968"
 TOKENIZER = "qwen2.5-coder-0.5b-instruct"
 CARD_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
@@ -63,7 +63,7 @@ def main() -> None:
         cases.append({"query": q, "document": d, "input_ids": inputs["input_ids"][0].tolist()})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
-        "generated_by": "tests/rerankers/reference/make_yes_no_goldens.py",
+        "generated_by": "tests/rerankers/goldens/make_yes_no.py",
         "reference": f"QwenLM/Qwen3-Embedding examples/qwen3_reranker_transformers.py @ {COMMIT}",
         "tokenizer": TOKENIZER, "instruction": CARD_INSTRUCTION, "max_length": 8192,
         "yes_id": ranker.token_true_id, "no_id": ranker.token_false_id, "cases": cases},

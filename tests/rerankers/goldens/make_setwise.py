@@ -12,7 +12,7 @@ empty stubs (nothing of theirs is called). To regenerate:
              Rank-R1/prompts/prompt_setwise-R1.toml; do   # from a clone of ielab/llm-rankers at a5ee1a97
         mkdir -p $(dirname $f); git -C <clone> show a5ee1a97:$f > $f; done
     # an interpreter with transformers, torch, openai, tiktoken, toml
-    python tests/rerankers/reference/make_setwise_goldens.py --ref /tmp/refs/llm-rankers --data-dir ../shared/data
+    python tests/rerankers/goldens/make_setwise.py --ref /tmp/refs/llm-rankers --data-dir ../shared/data
 
 Read by tests/rerankers/test_setwise_goldens.py.
 """
@@ -28,7 +28,7 @@ import sys
 import types
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parents[1] / "data" / "goldens" / "setwise.json"
+OUT = Path(__file__).resolve().parent / "setwise.json"
 COMMIT = "a5ee1a974e311e9704a4b1176ea37fa09bb7e08d"
 
 # Completions replayed in call order: clean answers, answers the reference rejects, adversarial ones.
@@ -126,7 +126,7 @@ def main() -> None:
                           "top_k": [d.docid for d in ranked[:k]]})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
-        "generated_by": "tests/rerankers/reference/make_setwise_goldens.py",
+        "generated_by": "tests/rerankers/goldens/make_setwise.py",
         "reference": f"ielab/llm-rankers Rank-R1/run_setwise.py + prompts/prompt_setwise-R1.toml @ {COMMIT}",
         "completions": COMPLETIONS, "scenarios": scenarios}, indent=1, ensure_ascii=False) + "\n")
     logging.getLogger(__name__).info("wrote %s", args.out)

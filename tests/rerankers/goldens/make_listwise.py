@@ -21,9 +21,9 @@ entities, a 2,000-word passage), rendered and counted with the packaged tokenize
     git clone https://github.com/sunnweiwei/RankGPT && git -C RankGPT checkout 0d62bc38
     git clone https://github.com/gangiswag/llm-reranker && git -C llm-reranker checkout 2d7cba42
     # a venv with the shared site-packages plus ftfy, dacite, psutil, python-dotenv, openai, tiktoken
-    python tests/rerankers/reference/make_listwise_goldens.py --refs /tmp/refs --data-dir ../shared/data
+    python tests/rerankers/goldens/make_listwise.py --refs /tmp/refs --data-dir ../shared/data
 
-The output (tests/rerankers/data/goldens/listwise.json) is read by tests/rerankers/test_listwise_goldens.py.
+The output (tests/rerankers/goldens/listwise.json) is read by tests/rerankers/test_listwise_goldens.py.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import tempfile
 import types
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parents[1] / "data" / "goldens" / "listwise.json"
+OUT = Path(__file__).resolve().parent / "listwise.json"
 TOKENIZERS = tuple(os.environ.get("GOLDEN_TOKENIZERS", "qwen2.5-coder-0.5b-instruct,smollm2-135m-instruct").split(","))
 RANKLLM_SYSTEM = ("You are RankLLM, an intelligent assistant that can rank passages based on their relevancy to the "
                   "query")
@@ -276,7 +276,7 @@ def main() -> None:
         return
     cases = _cases(args.data_dir)
     outputs = _outputs(Path(__file__).resolve().parents[1] / "data" / "llm_outputs.json")
-    golden: dict = {"generated_by": "tests/rerankers/reference/make_listwise_goldens.py", "references": {
+    golden: dict = {"generated_by": "tests/rerankers/goldens/make_listwise.py", "references": {
         "rank_llm_0.12.8": "PyPI rank-llm 0.12.8 (no-deps wheel) + fschat 0.2.36",
         "rank_llm_0.25.7": "PyPI rank-llm 0.25.7 (no-deps wheel)",
         "RankGPT": f"sunnweiwei/RankGPT rank_gpt.py @ {_commit(args.refs / 'RankGPT')}",
