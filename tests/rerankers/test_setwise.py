@@ -100,7 +100,8 @@ def test_rank_r1_end_to_end(smollm_engine, dl19):
         meta = r.meta["setwise"]
         assert meta["comparisons"] == len(meta["history"]) > 0
         for rec in meta["history"]:
-            assert 2 <= len(rec["doc_ids"]) <= 3 and 0 <= rec["choice"] < len(rec["doc_ids"])
+            assert 2 <= len(rec["doc_ids"]) <= 3 and rec["winner"] in rec["doc_ids"] and rec["root"] in rec["doc_ids"]
+            assert rec["choice"] is None or 0 <= rec["choice"] < len(rec["doc_ids"])  # None: unusable, root kept
             assert "which of the following documents is most relevant?" in rec["prompt"]
         # the two best carry the reasoning of the comparison they won last
         assert all(isinstance(h.meta.get("reasoning"), str) for h in r.hits[:1])
