@@ -31,7 +31,7 @@ def test_prompts_parse_and_heap_sort_equal_the_reference(scenario):
     out = rr.rerank(Ranking(Query("q", scenario["query"]), hits))
     assert [list(p) for p in engine.prompts] == [c["messages"] for c in scenario["calls"]]
     assert out.ids()[:scenario["k"]] == scenario["top_k"]
-    assert rr.repair_counts()["outputs"] == len(scenario["calls"])
+    assert rr.repair_counts([out])["outputs"] == len(scenario["calls"])
 
 
 def test_the_golden_names_its_reference():
