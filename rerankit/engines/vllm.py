@@ -6,7 +6,8 @@ Next-token log-probabilities are exact: vLLM is asked for exactly the candidates
 (``SamplingParams.logprob_token_ids``, a log-softmax over the full vocabulary), never a top-k list, and which
 token a candidate is comes from :mod:`rerankit.engines.tokens`, as for every engine.
 
-Defaults: prefix caching on (pointwise and listwise prompts share long prefixes); on a CPU, float32 weights
+Defaults: prefix caching on for generation (pointwise and listwise prompts share long prefixes; off for
+``task="embed"``, where vLLM 0.32 refuses it for encoder models such as BERT); on a CPU, float32 weights
 (bfloat16 log-probabilities come in steps of 0.125 and tie), eager execution (no compile warm-up) and a 2 GiB KV
 cache (``kv_cache_gib``, or ``VLLM_CPU_KVCACHE_SPACE``); on a GPU the model's dtype and 85% of GPU memory.
 A `model` that is a PEFT LoRA adapter starts vLLM on its base model with ``enable_lora`` and sends every request
@@ -59,7 +60,7 @@ class VLLMEngine(HFTokenizerText, Engine):
 
     def __init__(self, model: str, tensor_parallel_size: int = 1, dtype: str = "auto",
                  gpu_memory_utilization: float | None = None, max_model_len: int | None = None,
-                 enable_prefix_caching: bool = True, enforce_eager: bool | None = None, task: str = "generate",
+                 enable_prefix_caching: bool | None = None, enforce_eager: bool | None = None, task: str = "generate",
                  kv_cache_gib: float | None = None, seed: int = 0, trust_remote_code: bool = False,
                  base_model: str | None = None, **llm_kwargs: Any) -> None:
         try:
@@ -86,7 +87,8 @@ class VLLMEngine(HFTokenizerText, Engine):
         self.dtype = dtype
         kwargs: dict[str, Any] = dict(model=self.adapter.base if self.adapter else path,
                                       tensor_parallel_size=tensor_parallel_size, dtype=dtype, seed=seed,
-                                      enable_prefix_caching=enable_prefix_caching,
+                                      enable_prefix_caching=(task == "generate" if enable_prefix_caching is None
+                                                             else enable_prefix_caching),
                                       enforce_eager=cpu if enforce_eager is None else enforce_eager,
                                       trust_remote_code=trust_remote_code, **llm_kwargs)
         if max_model_len:
