@@ -94,11 +94,18 @@ def main() -> None:
 @click.option("--cache-dir", type=click.Path(file_okay=False),
               help="where indexes and stage outputs are kept for reuse and resume (default ~/.cache/rerankit)")
 @click.option("--no-cache", is_flag=True, help="recompute reranker outputs instead of resuming from the cache")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="where reranking runs: this process, or Ray workers (pip install 'rerankit[ray]')")
+@click.option("--workers", type=click.IntRange(min=1), help="Ray workers (default: as many as the cluster fits)")
+@click.option("--ray-address", help="join this Ray cluster (e.g. auto, host:6379); default: start a local one")
+@click.option("--gpus-per-worker", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="GPUs each Ray worker reserves (1: one model replica per GPU)")
 @click.option("-v", "--verbose", count=True, help="-v info, -vv debug logs on stderr")
 def eval_cmd(dataset_id: str, data_dir: str | None, retriever: str, candidates: str | None,
              rerankers: tuple[str, ...], model: str | None, engine: str | None, options: tuple[str, ...],
              depth: int | None, k: int, n_queries: int | None, metrics: str, output: str | None, as_json: bool,
-             cache_dir: str | None, no_cache: bool, verbose: int) -> None:
+             cache_dir: str | None, no_cache: bool, executor: str, workers: int | None, ray_address: str | None,
+             gpus_per_worker: float, verbose: int) -> None:
     """Evaluate a pipeline on a dataset and print a metrics table (one row per stage).
 
     \b
@@ -106,6 +113,7 @@ def eval_cmd(dataset_id: str, data_dir: str | None, retriever: str, candidates: 
       rerankit eval --dataset beir/scifact --data-dir ../shared/data
       rerankit eval --dataset msmarco-passage/trec-dl-2019 --candidates splade --json
       rerankit eval --dataset dl19 --candidates bm25 --reranker cross-encoder --model PATH --depth 100
+      rerankit eval --dataset dl19 --candidates bm25 --reranker yes-no --model PATH --executor ray --workers 2
     """
     _setup_logging(verbose)
     from rerankit.evaluation import evaluate, format_table, parse_metrics
@@ -116,7 +124,9 @@ def eval_cmd(dataset_id: str, data_dir: str | None, retriever: str, candidates: 
         check_output_file(output)
     spec = EvalSpec(dataset=dataset_id, data_dir=data_dir, retriever=retriever, candidates=candidates,
                     rerankers=list(rerankers), model=model, engine=engine, options=_parse_options(options),
-                    depth=depth, k=k, n_queries=n_queries, cache_dir=cache_dir, use_cache=not no_cache)
+                    depth=depth, k=k, n_queries=n_queries, cache_dir=cache_dir, use_cache=not no_cache,
+                    executor=executor, executor_options=_executor_options(executor, workers, ray_address,
+                                                                          gpus_per_worker))
     outcome = run_eval(spec, progress=not as_json or sys.stderr.isatty())
     for note in outcome.notes:
         click.echo(f"note: {note}", err=True)
@@ -146,6 +156,18 @@ def eval_cmd(dataset_id: str, data_dir: str | None, retriever: str, candidates: 
 
 
 # ---- search ----------------------------------------------------------------------------------------------------
+def _executor_options(executor: str, workers: int | None, address: str | None, gpus: float) -> dict[str, Any]:
+    """RayExecutor options from the CLI flags; the flags mean nothing in-process, so they are refused there."""
+    if executor != "ray":
+        given = [flag for flag, v in (("--workers", workers), ("--ray-address", address),
+                                      ("--gpus-per-worker", gpus or None)) if v is not None]
+        if given:
+            raise click.UsageError(f"{', '.join(given)}: only with --executor ray")
+        return {}
+    return {k: v for k, v in {"workers": workers, "address": address, "num_gpus": gpus or 0,
+                              "num_cpus": 0 if gpus else 1}.items() if v is not None}
+
+
 @main.command("search")
 @click.argument("query")
 @click.option("--dataset", "dataset_id", help="dataset whose corpus to search (indexed once, then reused)")

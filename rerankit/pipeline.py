@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 from rerankit.cache import CachedRanking, StageCache, stage_key
 from rerankit.checks import optional_depth, positive_int
 from rerankit.errors import InputError
+from rerankit.executors import Executor, LocalExecutor, get_executor
 from rerankit.fingerprint import local_paths_fingerprint, ranking_digest
 from rerankit.generators.base import Answer, Generator
 from rerankit.progress import engine_progress
@@ -40,11 +41,16 @@ class Pipeline:
     The retriever fetches `k` candidates, each reranker reorders the top `depth` of them (its own depth if it
     has one), and the generator answers from the final ranking. Without a retriever, :meth:`rerank_run` takes
     first-stage candidates (e.g. the shipped TREC DL top-100).
+
+    `executor` says where reranking batches (`chunk_size` queries each) run: in this process (None, default) or
+    ``"ray"`` / a :class:`~rerankit.executors.ray.RayExecutor` (workers build their own copy of each stage; see
+    docs/scaling.md). Finished batches are written to the stage cache as they arrive, whichever worker ran them.
     """
 
     def __init__(self, retriever: Retriever | None = None, rerankers: Sequence[Reranker] | Reranker = (),
                  generator: Generator | None = None, k: int = 100, depth: int | None = None,
-                 cache_dir: str | Path | None = None, chunk_size: int = 16) -> None:
+                 cache_dir: str | Path | None = None, chunk_size: int = 16,
+                 executor: str | Executor | None = None) -> None:
         if retriever is not None and not callable(getattr(retriever, "search_many", None)):
             raise InputError(f"Pipeline's retriever must be a Retriever object, got {retriever!r}; build one by name "
                              f"with rerankit.build('retriever', {retriever!r})" if isinstance(retriever, str) else
@@ -69,6 +75,7 @@ class Pipeline:
         self.depth = depth
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.chunk_size = chunk_size
+        self.executor = get_executor(executor)
         self.last_timings: dict[str, float] = {}
 
     def stage_labels(self) -> list[str]:
@@ -123,11 +130,10 @@ class Pipeline:
         self.last_timings = {}
         for reranker, label in zip(self.rerankers, self.stage_labels()):
             depth = reranker.depth or self.depth
-            config = reranker.config()
+            config = self.executor.config_of(reranker)
             key = stage_key({**config, "depth": depth, "local_files": local_paths_fingerprint(config)}, key)
             with engine_progress(reranker, progress):
-                current, self.last_timings[label] = self._run_stage(
-                    lambda batch, rr=reranker, d=depth: rr.rerank_many(batch, d), current, key, label, progress)
+                current, self.last_timings[label] = self._run_stage(reranker, depth, current, key, label, progress)
             for s, r in zip(stages, current):
                 s[label] = r
         answers: list[Answer | None] = [None] * len(current)
@@ -136,7 +142,7 @@ class Pipeline:
                 answers = list(self.generator.generate_many(current))
         return [PipelineResult(r, s, a) for r, s, a in zip(current, stages, answers)]
 
-    def _run_stage(self, fn: Callable[[list[Ranking]], list[Ranking]], rankings: list[Ranking], key: str,
+    def _run_stage(self, reranker: Reranker, depth: int | None, rankings: list[Ranking], key: str,
                    label: str, progress: bool) -> tuple[list[Ranking], float]:
         """Apply one stage in chunks, resuming from and appending to the cache when one is configured.
 
@@ -155,12 +161,15 @@ class Pipeline:
         seconds = sum(c.seconds for c in done.values())
         bar = tqdm(total=len(rankings), initial=len(rankings) - len(todo), desc=label, unit="q",
                    disable=not progress)
-        size = self.chunk_size if cache else max(len(todo), 1)
-        for start in range(0, len(todo), size):
-            batch = todo[start:start + size]
-            t_batch = time.perf_counter()
-            out = fn([r for _, r in batch])
-            cost = (time.perf_counter() - t_batch) / len(batch)
+        size = self.chunk_size if cache or not isinstance(self.executor, LocalExecutor) else max(len(todo), 1)
+        batches = [todo[start:start + size] for start in range(0, len(todo), size)]
+        # Batches finish in any order on a distributed executor: each is written as it arrives, and its cost is the
+        # wall time since the previous one finished (in one process: exactly its own time).
+        t_last = time.perf_counter()
+        for i, out in self.executor.imap(reranker, "rerank_many", [([r for _, r in b], depth) for b in batches]):
+            batch = batches[i]
+            now = time.perf_counter()
+            cost, t_last = (now - t_last) / len(batch), now
             entries = [(k, r, cost) for (k, _), r in zip(batch, out)]
             if cache:
                 cache.append(entries)

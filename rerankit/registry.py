@@ -97,7 +97,11 @@ def build(kind: str, name: str, **options: Any) -> Any:
     cls = _import(entry.target)
     kwargs = {**entry.defaults, **{k: v for k, v in options.items() if v is not None}}
     _check_signature(cls, kind, name, kwargs)
-    return cls(**kwargs)  # a TypeError raised inside the constructor is a bug, and is left to show as one
+    obj = cls(**kwargs)  # a TypeError raised inside the constructor is a bug, and is left to show as one
+    from rerankit.executors.recipe import Recipe, remember_recipe
+
+    # what a distributed executor's workers need to build their own copy
+    return remember_recipe(obj, Recipe(kind, entry.name, {k: v for k, v in options.items() if v is not None}))
 
 
 def _check_signature(cls: Callable[..., Any], kind: str, name: str, kwargs: dict[str, Any]) -> None:

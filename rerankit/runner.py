@@ -42,6 +42,8 @@ class EvalSpec:
     n_queries: int | None = None
     cache_dir: str | None = None
     use_cache: bool = True
+    executor: str = "local"
+    executor_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -88,9 +90,17 @@ class _LazyCorpus:
         return iter(self.ds.corpus.values())
 
 
-def build_rerankers(names: list[str], last_options: dict[str, Any]) -> list[Any]:
-    """Rerankers for `names` in order; `last_options` (model, engine, -o options) go to the last one only."""
-    return [build("reranker", name, **(last_options if i == len(names) - 1 else {})) for i, name in enumerate(names)]
+def build_rerankers(names: list[str], last_options: dict[str, Any], remote: bool = False) -> list[Any]:
+    """Rerankers for `names` in order; `last_options` (model, engine, -o options) go to the last one only.
+    `remote`: recipes only (:class:`~rerankit.executors.RemoteStage`), built by the executor's workers."""
+    def make(name: str, opts: dict[str, Any]) -> Any:
+        if remote:
+            from rerankit.executors import RemoteStage
+
+            return RemoteStage(name, **{k: v for k, v in opts.items() if v is not None})
+        return build("reranker", name, **opts)
+
+    return [make(name, last_options if i == len(names) - 1 else {}) for i, name in enumerate(names)]
 
 
 def run_eval(spec: EvalSpec, progress: bool = True) -> EvalOutcome:
@@ -114,7 +124,20 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> EvalOutcome:
 
     # Rerankers are built (models loaded, options checked) before the first stage runs: a bad option or model is
     # reported before any retrieval or indexing work.
-    rerankers = build_rerankers(spec.rerankers, dict(last_opts, engine=spec.engine)) if spec.rerankers else []
+    # With a distributed executor the workers build them, and the first worker's configuration answer (or error)
+    # arrives here before any work too.
+    from rerankit.executors import get_executor
+
+    remote = spec.executor not in (None, "local")
+    executor = get_executor(spec.executor if remote else None, **spec.executor_options)
+    rerankers = build_rerankers(spec.rerankers, dict(last_opts, engine=spec.engine), remote=remote) \
+        if spec.rerankers else []
+    try:
+        for stage in rerankers if remote else []:
+            executor.config_of(stage)
+    except BaseException:
+        executor.close()
+        raise
     t0 = time.perf_counter()
     if spec.candidates:
         shipped = _shipped_candidates(ds, spec.candidates, needs_text=bool(rerankers), notes=notes)
@@ -138,9 +161,12 @@ def run_eval(spec: EvalSpec, progress: bool = True) -> EvalOutcome:
 
     if rerankers:
         cache_root = Path(spec.cache_dir or default_cache_dir()) / "stages" if spec.use_cache else None
-        pipe = Pipeline(rerankers=rerankers, depth=depth, cache_dir=cache_root)
+        pipe = Pipeline(rerankers=rerankers, depth=depth, cache_dir=cache_root, executor=executor)
         t0 = time.perf_counter()
-        results = pipe.rerank_run(first, progress=progress, upstream={"key": stage_key(upstream)})
+        try:
+            results = pipe.rerank_run(first, progress=progress, upstream={"key": stage_key(upstream)})
+        finally:
+            executor.close()
         for label in pipe.stage_labels():
             stage_runs[label] = {r.ranking.query.id: r.stages[label] for r in results}
         seconds.update(pipe.last_timings)

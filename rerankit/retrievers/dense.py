@@ -8,6 +8,7 @@ sentence), and loading it with a different encoder raises :class:`~rerankit.erro
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 from collections.abc import Iterable, Iterator, Sequence
@@ -38,7 +39,8 @@ _FORMAT = "rerankit-dense/1"
 _INDEX_FILE = "index.faiss"
 PROBE_TEXT = "rerankit encoder fingerprint: what causes the seasons on earth?"
 _PROBE_MIN_COSINE = 0.999
-RUNTIME_OPTIONS = ("show_progress", "batch_size", "device", "n_threads", "ef_search", "nprobe")
+RUNTIME_OPTIONS = ("show_progress", "batch_size", "device", "n_threads", "ef_search", "nprobe", "executor",
+                   "shard_size")
 
 
 class DenseRetriever(IndexedRetriever):
@@ -56,6 +58,9 @@ class DenseRetriever(IndexedRetriever):
         nlist, nprobe: IVF clusters (default about 4*sqrt(N)) and clusters visited per query.
         batch_size, max_length, device: encoding batch size, token limit (model default when None), torch device.
         n_threads: torch threads while encoding (unchanged when None).
+        executor: where documents are encoded when indexing: this process (None) or ``"ray"`` / a RayExecutor,
+            whose workers each load the encoder and encode shards of `shard_size` documents; the embeddings are
+            gathered in corpus order into one faiss index (the same index as one process).
     """
 
     name = "dense"
@@ -65,7 +70,8 @@ class DenseRetriever(IndexedRetriever):
                  instruction_template: str = "Instruct: {instruction}\nQuery:", normalize: bool = True,
                  index_type: str = "flat", hnsw_m: int = 32, ef_construction: int = 200, ef_search: int = 128,
                  nlist: int | None = None, nprobe: int = 16, batch_size: int = 32, max_length: int | None = None,
-                 device: str | None = None, n_threads: int | None = None, show_progress: bool = True) -> None:
+                 device: str | None = None, n_threads: int | None = None, show_progress: bool = True,
+                 executor: Any = None, shard_size: int = 4096) -> None:
         if not isinstance(model, str) or not model.strip():
             raise InputError(f"model must be a Hugging Face id or a local folder, got {model!r}")
         if index_type not in INDEX_TYPES:
@@ -90,6 +96,7 @@ class DenseRetriever(IndexedRetriever):
         self.nlist, self.nprobe = nlist, int(nprobe)
         self.batch_size, self.max_length, self.device = int(batch_size), max_length, device
         self.n_threads, self.show_progress = n_threads, show_progress
+        self.executor, self.shard_size = executor, int(shard_size)
         self._model: Any = None
         self._index: Any = None
         self._docs: list[Document] = []
@@ -166,12 +173,31 @@ class DenseRetriever(IndexedRetriever):
     # ---- indexing and search --------------------------------------------------------------------------------
     def index(self, documents: Iterable[Document]) -> DenseRetriever:
         docs = check_corpus(documents)
-        emb = self.encode_documents([d.full_text for d in docs])
+        emb = self._encode_corpus([d.full_text for d in docs])
         self._index = build_faiss_index(emb, self.index_type, self.hnsw_m, self.ef_construction, self.nlist)
         self._docs = docs
         log.info("dense index (%s, %s): %d documents, dimension %d", self.model_name, self.index_type, len(docs),
                  emb.shape[1])
         return self
+
+    def _encode_corpus(self, texts: list[str]) -> np.ndarray:
+        if self.executor is None:
+            return self.encode_documents(texts)
+        from rerankit.executors import get_executor
+        from rerankit.executors.sharded import map_shards
+
+        parts = map_shards(get_executor(self.executor), self._worker_recipe, "encode_documents", texts,
+                           self.shard_size, "encode documents", self.show_progress)
+        return np.vstack(parts) if parts else np.empty((0, self.dimension), dtype=np.float32)
+
+    @functools.cached_property
+    def _worker_recipe(self) -> Any:
+        """How an executor worker builds this retriever's encoder (no executor, no progress bars)."""
+        from rerankit.executors import Recipe
+
+        opts = {k: v for k, v in self.config().items() if k != "name"}
+        return Recipe(factory=functools.partial(type(self), **opts, batch_size=self.batch_size, device=self.device,
+                                                n_threads=self.n_threads, show_progress=False))
 
     @property
     def num_docs(self) -> int:

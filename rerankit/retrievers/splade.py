@@ -7,6 +7,7 @@ scored by dot product. The saved index records the encoder and a fingerprint of 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -36,7 +37,7 @@ DEFAULT_SPLADE_MODEL = "naver/splade-cocondenser-ensembledistil"
 _FORMAT = "rerankit-splade/1"
 _INDEX_FILE = "postings.npz"
 _PROBE = "rerankit encoder fingerprint: what causes the seasons on earth?"
-RUNTIME_OPTIONS = ("show_progress", "batch_size", "device", "n_threads")
+RUNTIME_OPTIONS = ("show_progress", "batch_size", "device", "n_threads", "executor", "shard_size")
 
 
 class SpladeEncoder:
@@ -112,13 +113,15 @@ class SpladeRetriever(IndexedRetriever):
         model: masked-LM SPLADE checkpoint (Hugging Face id or local folder).
         query_model: a separate query encoder for models trained with two (None: the same as `model`).
         max_length: token limit per text; batch_size, device, n_threads: encoding options.
+        executor, shard_size: encode the corpus on an executor's workers (``"ray"``) in shards of `shard_size`
+            documents when indexing, gathered in corpus order (the same index as one process).
     """
 
     name = "splade"
 
     def __init__(self, model: str = DEFAULT_SPLADE_MODEL, query_model: str | None = None, max_length: int = 512,
                  batch_size: int = 16, device: str | None = None, n_threads: int | None = None,
-                 show_progress: bool = True) -> None:
+                 show_progress: bool = True, executor: Any = None, shard_size: int = 4096) -> None:
         if not isinstance(model, str) or not model.strip():
             raise InputError(f"model must be a Hugging Face id or a local folder, got {model!r}")
         if max_length < 1 or batch_size < 1:
@@ -126,6 +129,7 @@ class SpladeRetriever(IndexedRetriever):
         self.model_name, self.query_model_name = model, query_model
         self.max_length, self.batch_size, self.device = int(max_length), int(batch_size), device
         self.n_threads, self.show_progress = n_threads, show_progress
+        self.executor, self.shard_size = executor, int(shard_size)
         self._doc_encoder: SpladeEncoder | None = None
         self._query_encoder: SpladeEncoder | None = None
         self._index: SparseIndex | None = None
@@ -150,11 +154,36 @@ class SpladeRetriever(IndexedRetriever):
 
     def index(self, documents: Iterable[Document]) -> SpladeRetriever:
         docs = check_corpus(documents)
-        vectors = self.document_encoder.encode([d.full_text for d in docs], "encode documents")
+        vectors = self._encode_corpus([d.full_text for d in docs])
         self._index, self._docs = SparseIndex.from_documents(vectors), docs
         log.info("SPLADE index (%s): %d documents, %d postings (%.1f terms a document), %.1f MB", self.model_name,
                  len(docs), self._index.nnz, self._index.nnz / len(docs), self._index.nbytes / 1e6)
         return self
+
+    def encode_documents(self, texts: Sequence[str]) -> Any:
+        """Sparse document vectors (a CSR matrix, one row a document)."""
+        return self.document_encoder.encode(list(texts), "encode documents")
+
+    def _encode_corpus(self, texts: list[str]) -> Any:
+        if self.executor is None:
+            return self.encode_documents(texts)
+        from scipy import sparse
+
+        from rerankit.executors import get_executor
+        from rerankit.executors.sharded import map_shards
+
+        parts = map_shards(get_executor(self.executor), self._worker_recipe, "encode_documents", texts,
+                           self.shard_size, "encode documents", self.show_progress)
+        return sparse.vstack(parts, format="csr") if parts else self.encode_documents([])
+
+    @functools.cached_property
+    def _worker_recipe(self) -> Any:
+        """How an executor worker builds this retriever's document encoder (no executor, no progress bars)."""
+        from rerankit.executors import Recipe
+
+        opts = {k: v for k, v in self.config().items() if k != "name"}
+        return Recipe(factory=functools.partial(type(self), **opts, batch_size=self.batch_size, device=self.device,
+                                                n_threads=self.n_threads, show_progress=False))
 
     @property
     def sparse_index(self) -> SparseIndex:
