@@ -58,7 +58,7 @@ def test_yes_no_llm_on_ray_equals_one_process(ray_local, smollm, dl19_bm25):
 
 
 def test_killed_worker_is_restarted_and_the_run_is_unchanged(ray_local, saved_cross_encoder, dl19_bm25, tmp_path):
-    first = _first(dl19_bm25, 12, 60)
+    first = _first(dl19_bm25, 12, 40)
     ce = build("reranker", "cross-encoder", model=str(saved_cross_encoder), progress=False, batch_size=8)
     expected = [r.ranking for r in Pipeline(rerankers=[ce]).rerank_run(first)]
     with RayExecutor(workers=2, max_restarts=2, max_task_retries=2) as ex:
