@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from rerankit import Pipeline, build
+from rerankit.cache import StageCache
 from rerankit.errors import ConfigError, MissingDependencyError, ModelNotFoundError
 from rerankit.executors import RemoteStage, get_executor
 from rerankit.executors.ray import RayExecutor
@@ -83,8 +84,9 @@ def test_killed_worker_is_restarted_and_the_run_is_unchanged(ray_local, saved_cr
         assert "out" in box
         assert pids[0] not in ex.worker_pids(ce)  # Ray started a new process for that worker
     _same(expected, [r.ranking for r in box["out"]])
-    assert len(cache.read_text().splitlines()) == len(first)  # every query written once, as batches finished
-    assert {json.loads(line)["qid"] for line in cache.read_text().splitlines()} == {r.query.id for r in first}
+    stored = StageCache(tmp_path, cache.stem).load()  # every query written once, as batches finished
+    assert len(cache.read_text().splitlines()) == len(stored) == len(first)
+    assert sorted(c.ranking.query.id for c in stored.values()) == sorted(r.query.id for r in first)
 
 
 def test_a_stage_error_in_a_worker_is_the_same_rerankit_error(ray_local, dl19_bm25):
