@@ -126,6 +126,9 @@ class RayExecutor(Executor):
             return self._pools[key]
         recipe = recipe_of(stage)
         self._init()
+        # One stage's workers at a time: a pipeline's stages run one after the other, and the workers of a finished
+        # stage would otherwise hold the resources the next stage's workers wait for.
+        self.close()
         actor = self.ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_restarts=self.max_restarts,
                                 max_task_retries=self.max_task_retries)(_Worker)
         n = self._n_workers()
