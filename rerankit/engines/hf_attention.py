@@ -139,7 +139,8 @@ def _first_row(offsets: list[tuple[int, int]], start: int) -> int:
     raise InputError(f"no token starts at or after character {start} (the query rows are empty)")
 
 
-def _shared_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+def shared_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading token ids `a` and `b` have in common."""
     n = 0
     for x, y in zip(a, b):
         if x != y:
@@ -168,7 +169,7 @@ def query_attention(engine: Any, texts: Sequence[str], query_starts: Sequence[in
             raise InputError(f"text is {len(ids)} tokens, longer than the context of {engine.model} "
                              f"({engine.context_length}); use fewer or shorter passages")
     # tokens every later text shares with the first, before its own query rows: computed once
-    shared = min((min(_shared_prefix(encoded[0][0], ids), first) for (ids, _), first
+    shared = min((min(shared_prefix_length(encoded[0][0], ids), first) for (ids, _), first
                   in zip(encoded[1:], firsts[1:])), default=0) if reuse_cache else 0
     n_layers = engine.hf_model.config.get_text_config().num_hidden_layers
     model = engine.hf_model

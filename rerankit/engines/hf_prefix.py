@@ -16,21 +16,12 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from rerankit.engines.hf_attention import returned_cache, with_cache
+from rerankit.engines.hf_attention import returned_cache, shared_prefix_length, with_cache
 
 __all__ = ["MIN_PREFIX", "group_by_prefix", "prefix_logprobs"]
 
 MIN_PREFIX = 16  # shorter common prefixes are not worth a separate pass
 _lock = threading.Lock()
-
-
-def _common(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def group_by_prefix(seqs: Sequence[Sequence[int]], min_prefix: int = MIN_PREFIX) -> list[tuple[int, list[int]]]:
@@ -47,7 +38,7 @@ def group_by_prefix(seqs: Sequence[Sequence[int]], min_prefix: int = MIN_PREFIX)
 
     for i in order:
         if members:
-            shared = min(common, _common(seqs[members[-1]], seqs[i]), len(seqs[i]) - 1)
+            shared = min(common, shared_prefix_length(seqs[members[-1]], seqs[i]), len(seqs[i]) - 1)
             if shared >= min_prefix:
                 members.append(i)
                 common = shared
