@@ -17,7 +17,7 @@ from rerankit.errors import ConfigError
 from rerankit.rerankers.base import Reranker
 from rerankit.types import Ranking
 
-__all__ = ["Recipe", "recipe_of", "remember_recipe", "RemoteStage"]
+__all__ = ["Recipe", "recipe_of", "remember_recipe", "RemoteStage", "encoder_recipe"]
 
 _ATTR = "_rerankit_recipe"
 
@@ -93,3 +93,12 @@ class RemoteStage(Reranker):
 
     def config(self) -> dict:
         return self.local.config()
+
+
+def encoder_recipe(retriever: Any) -> Recipe:
+    """How an executor worker builds `retriever`'s encoder: its configuration plus its encoding options, without an
+    executor or progress bars (dense and SPLADE retrievers)."""
+    opts = {k: v for k, v in retriever.config().items() if k != "name"}
+    return Recipe(factory=functools.partial(type(retriever), **opts, batch_size=retriever.batch_size,
+                                            device=retriever.device, n_threads=retriever.n_threads,
+                                            show_progress=False))

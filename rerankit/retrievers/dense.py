@@ -192,12 +192,9 @@ class DenseRetriever(IndexedRetriever):
 
     @functools.cached_property
     def _worker_recipe(self) -> Any:
-        """How an executor worker builds this retriever's encoder (no executor, no progress bars)."""
-        from rerankit.executors import Recipe
+        from rerankit.executors.recipe import encoder_recipe
 
-        opts = {k: v for k, v in self.config().items() if k != "name"}
-        return Recipe(factory=functools.partial(type(self), **opts, batch_size=self.batch_size, device=self.device,
-                                                n_threads=self.n_threads, show_progress=False))
+        return encoder_recipe(self)
 
     @property
     def num_docs(self) -> int:
