@@ -1,4 +1,5 @@
-"""The FastAPI application: /search, /rerank, /rag, /health, /ready, /stats (OpenAPI at /docs and /openapi.json).
+"""The FastAPI application: /search, /rerank, /rag, /health, /ready, /stats (OpenAPI at /docs and /openapi.json),
+and the Cohere/Jina-compatible /v1/rerank and /v2/rerank (:mod:`rerankit.server.compat`).
 
 Every error, 4xx or 5xx, is one JSON schema, ``{"error": "...", "type": "<code>", "detail": [...] | null}``
 (:mod:`rerankit.server.errors`), with no server paths or exception class names (those go to the log). Models
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -25,6 +27,7 @@ from rerankit.errors import InputError, RerankitError
 from rerankit.pipeline import Pipeline
 from rerankit.server.admission import ClientGone, Overloaded, until_disconnect
 from rerankit.server.batcher import ShuttingDown
+from rerankit.server.compat import PIPELINE_MODEL, CompatRerankRequest, CompatRerankResponse, CompatResult
 from rerankit.server.errors import error_body, new_error_id, public_message
 from rerankit.server.limits import BodySizeLimit
 from rerankit.server.schemas import (
@@ -259,6 +262,40 @@ def create_app(pipeline: Pipeline | Callable[[], Pipeline], settings: ServerSett
         ranking = (await _admitted(request, lambda: service.rerank(req.query, docs))).top(req.top_n)
         return RerankResponse(query=req.query, hits=_hits(ranking, settings.include_text),
                               stages=service.stage_names(first_stage=False), seconds=time.perf_counter() - t0)
+
+    async def compat_rerank(req: CompatRerankRequest, request: Request, version: str) -> JSONResponse:
+        _require("rerank")
+        models = service.rerank_models()
+        name = req.model if req.model is not None else (
+            PIPELINE_MODEL if PIPELINE_MODEL in models else next(iter(models)))
+        if name not in models:
+            raise ApiError(422, f"invalid request: model: {name!r} is not a reranker of this server; it serves "
+                                f"{', '.join(repr(m) for m in models)} (names from its pipeline config)")
+        if len(req.documents) > settings.max_candidates:
+            raise ApiError(422, f"invalid request: documents: {len(req.documents)} documents, more than this "
+                                f"server's max_candidates ({settings.max_candidates})")
+        t0 = time.perf_counter()
+        docs = [Document(str(i), text) for i, text in enumerate(req.texts())]
+        ranking = await _admitted(request, lambda: service.rerank(req.query, docs, models[name]))
+        results = []
+        for hit in ranking.top(req.top_n).hits:
+            index = int(hit.doc.id)
+            results.append(CompatResult(index=index, relevance_score=float(hit.score),
+                                        document=req.document_out(index) if req.return_documents else None))
+        body = CompatRerankResponse(id=uuid.uuid4().hex, model=name, results=results,
+                                    meta={"api_version": {"version": version}, "seconds": time.perf_counter() - t0})
+        return JSONResponse(body.model_dump(exclude_none=True))
+
+    @app.post("/v1/rerank", response_model=CompatRerankResponse, responses=_ERRORS, tags=["compatible"])
+    async def rerank_v1(req: CompatRerankRequest, request: Request) -> JSONResponse:
+        """Cohere v1 / Jina rerank API: ``{model, query, documents, top_n, return_documents}`` in,
+        ``{id, model, results: [{index, relevance_score, document}], meta}`` out, best first."""
+        return await compat_rerank(req, request, "1")
+
+    @app.post("/v2/rerank", response_model=CompatRerankResponse, responses=_ERRORS, tags=["compatible"])
+    async def rerank_v2(req: CompatRerankRequest, request: Request) -> JSONResponse:
+        """Cohere v2 rerank API (``cohere.ClientV2(base_url=...).rerank``): the same as /v1/rerank."""
+        return await compat_rerank(req, request, "2")
 
     @app.post("/rag", response_model=RagResponse, responses=_ERRORS, tags=["rag"])
     async def rag(req: RagRequest, request: Request) -> RagResponse:

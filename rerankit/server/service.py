@@ -21,9 +21,10 @@ from rerankit.generators.base import Answer
 from rerankit.pipeline import Pipeline
 from rerankit.server.admission import Admission
 from rerankit.server.batcher import MicroBatcher
+from rerankit.server.compat import PIPELINE_MODEL
 from rerankit.types import Document, Hit, Query, Ranking
 
-__all__ = ["ServerSettings", "PipelineService"]
+__all__ = ["ServerSettings", "PipelineService", "RerankJob"]
 
 log = logging.getLogger(__name__)
 
@@ -175,13 +176,28 @@ class PipelineService:
         run = p.retriever.search_many([q for q, _ in items], k)
         return [run[q.id].top(n) for q, n in items]
 
-    def _rerank_batch(self, rankings: list[Ranking]) -> list[Ranking]:
+    def _rerank_batch(self, items: list[Ranking | RerankJob]) -> list[Ranking]:
+        """Rerank a batch; jobs naming one stage (``/v1/rerank`` with a model) go through that stage only.
+
+        Items wanting the same stages are reranked together in one ``rerank_many`` call per stage, all on this
+        one worker thread, so no engine ever serves two calls at once.
+        """
         p = self.pipeline
         assert p is not None
-        current = rankings
-        for reranker in p.rerankers:
-            current = reranker.rerank_many(current, reranker.depth or p.depth)
-        return current
+        groups: dict[tuple[int, ...], list[int]] = {}
+        everything = tuple(range(len(p.rerankers)))
+        for i, item in enumerate(items):
+            stages = item.stages if isinstance(item, RerankJob) and item.stages is not None else everything
+            groups.setdefault(stages, []).append(i)
+        out: list[Ranking | None] = [None] * len(items)
+        for stages, members in groups.items():
+            current = [_ranking_of(items[i]) for i in members]
+            for s in stages:
+                reranker = p.rerankers[s]
+                current = reranker.rerank_many(current, reranker.depth or p.depth)
+            for i, ranking in zip(members, current):
+                out[i] = ranking
+        return [r for r in out if r is not None]
 
     def _generate_batch(self, rankings: list[Ranking]) -> list[Answer]:
         p = self.pipeline
@@ -202,17 +218,40 @@ class PipelineService:
             ranking = await self.rerank_q.submit(ranking)
         return ranking.top(k)
 
-    async def rerank(self, text: str, docs: list[Document]) -> Ranking:
+    def rerank_models(self) -> dict[str, tuple[int, ...]]:
+        """Names a ``/v1/rerank`` request may give as ``model``: each stage's label (that stage alone), and
+        ``pipeline`` (every stage in order) when there are several."""
+        p = self.pipeline
+        assert p is not None
+        names = {label: (i,) for i, label in enumerate(self.stage_names(first_stage=False))}
+        if len(p.rerankers) > 1:
+            names.setdefault(PIPELINE_MODEL, tuple(range(len(p.rerankers))))
+        return names
+
+    async def rerank(self, text: str, docs: list[Document], stages: tuple[int, ...] | None = None) -> Ranking:
+        """Rerank the caller's documents (in their given order) with every stage, or with `stages` only."""
         assert self.rerank_q is not None
         n = len(docs)
         ranking = Ranking(self.new_query(text), tuple(Hit(d, float(n - i)) for i, d in enumerate(docs)))
-        return await self.rerank_q.submit(ranking)
+        return await self.rerank_q.submit(RerankJob(ranking, stages))
 
     async def rag(self, text: str, k: int) -> tuple[Ranking, Answer]:
         assert self.generate_q is not None
         ranking = await self.search(text, k, rerank=True)
         answer = await self.generate_q.submit(ranking)
         return ranking, answer
+
+
+@dataclass(frozen=True)
+class RerankJob:
+    """One ranking for the rerank queue, and the reranker stages (indexes) it goes through; None: all of them."""
+
+    ranking: Ranking
+    stages: tuple[int, ...] | None = None
+
+
+def _ranking_of(item: Ranking | RerankJob) -> Ranking:
+    return item.ranking if isinstance(item, RerankJob) else item
 
 
 def _engine_of(stage: Any) -> Any:
