@@ -224,6 +224,9 @@ register("reranker", "e2rank", "rerankit.rerankers.e2rank:E2RankReranker", alias
 register("reranker", "dq-lore", "rerankit.rerankers.dqlore:DQLoReReranker", aliases=("dqlore",),
          defaults={"model": "Qwen/Qwen2.5-7B-Instruct"},
          help="DQ-LoRe: rerank candidate exemplars by question + LLM chain-of-thought after a PCA projection")
+register("reranker", "multivector", "rerankit.rerankers.multivector:MultiVectorReranker",
+         aliases=("colbert", "late-interaction"), defaults={"model": "colbert-ir/colbertv2.0"},
+         help="ColBERT-style late interaction: MaxSim over token vectors; document vectors stored by content")
 register("reranker", "grouprank", "rerankit.rerankers.grouprank:GroupRankReranker", aliases=("groupwise",),
          defaults={"model": "AQ-MedAI/Diver-GroupRank-7B"},
          help="GroupRank: an LLM scores every passage of a group; scores merged across groups")
