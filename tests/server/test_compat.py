@@ -28,9 +28,7 @@ def client(pipeline):
 
 def _direct(reranker, query: str, texts: list[str]) -> list[int]:
     """Indexes of `texts` in the order the reranker itself returns them."""
-    n = len(texts)
-    ranking = Ranking(Query("q", query), tuple(Hit(Document(str(i), t), float(n - i)) for i, t in enumerate(texts)))
-    return [int(i) for i in reranker.rerank(ranking).ids()]
+    return [int(i) for i in reranker.rerank(_ranking(query, texts)).ids()]
 
 
 @pytest.mark.slow
@@ -100,10 +98,11 @@ def test_model_may_be_omitted_and_the_stats_count_it(client):
 
 @pytest.fixture(scope="module")
 def two_reranker_server(tmp_path_factory, minilm):
-    """A real server with two configured rerankers (cross-encoder at depth 3 and at depth 8), max_queue 2."""
+    """A real server with two configured rerankers (a cross-encoder at depth 3, then multivector), max_queue 2."""
     root = tmp_path_factory.mktemp("compat")
-    ce = {"name": "cross-encoder", "model": str(minilm), "progress": False, "allow_untrained_head": True}
-    (root / "pipeline.yaml").write_text(yaml.safe_dump({"rerankers": [{**ce, "depth": 3}, {**ce, "depth": 8}]}))
+    (root / "pipeline.yaml").write_text(yaml.safe_dump({"rerankers": [
+        {"name": "cross-encoder", "model": str(minilm), "progress": False, "allow_untrained_head": True, "depth": 3},
+        {"name": "multivector", "model": str(minilm), "cache_dir": str(root / "vectors")}]}))
     proc, base = _start(root / "pipeline.yaml", "--max-queue", "2", "--max-wait-ms", "1")
     try:
         _wait_ready(proc, base)
@@ -115,7 +114,7 @@ def two_reranker_server(tmp_path_factory, minilm):
 
 
 @pytest.mark.slow
-def test_cohere_sdk_against_a_real_server(two_reranker_server, minilm, scifact_docs):
+def test_cohere_sdk_against_a_real_server(two_reranker_server, minilm, scifact_docs, tmp_path):
     cohere = pytest.importorskip("cohere")  # the dev extra installs it
     from rerankit.registry import build
 
@@ -123,33 +122,36 @@ def test_cohere_sdk_against_a_real_server(two_reranker_server, minilm, scifact_d
     texts = [d.text[:300] for d in scifact_docs[10:18]]
     query = "insulin resistance"
     v2 = cohere.ClientV2(base_url=base, api_key="unused")
-    for model, depth in (("cross-encoder", 3), ("cross-encoder#2", 8)):
-        local = build("reranker", "cross-encoder", model=str(minilm), progress=False, depth=depth,
-                      allow_untrained_head=True)
-        expected = _direct(local, query, texts)
-        got = v2.rerank(model=model, query=query, documents=texts, top_n=6)
-        assert [r.index for r in got.results] == expected[:6], model
-        if depth == 3:  # the stage alone: only the first 3 reranked, the rest keep their first-stage order below
-            assert sorted(expected[:3]) == [0, 1, 2] and expected[3:] == [3, 4, 5, 6, 7]
-    both = build("reranker", "cross-encoder", model=str(minilm), progress=False, depth=3, allow_untrained_head=True)
-    chained = v2.rerank(model="pipeline", query=query, documents=texts)
-    assert [r.index for r in chained.results] == _chain_order(both, local, query, texts)
+    # the multivector stage alone: the same order as that reranker run here (its scores are deterministic)
+    local = build("reranker", "multivector", model=str(minilm), cache=False)
+    expected = _direct(local, query, texts)
+    got = v2.rerank(model="multivector", query=query, documents=texts, top_n=6)
+    assert [r.index for r in got.results] == expected[:6]
+    assert [r.relevance_score for r in got.results] == pytest.approx(
+        sorted((h.score for h in local.rerank(_ranking(query, texts)).hits), reverse=True)[:6], rel=1e-5)
+    # the cross-encoder stage alone (depth 3): the first three reordered, the rest kept beneath in their order
+    ce = [r.index for r in v2.rerank(model="cross-encoder", query=query, documents=texts).results]
+    assert sorted(ce[:3]) == [0, 1, 2] and ce[3:] == [3, 4, 5, 6, 7]
+    # every stage in order: what the server's own POST /rerank returns
+    chained = [r.index for r in v2.rerank(model="pipeline", query=query, documents=texts).results]
+    native = httpx.post(f"{base}/rerank", timeout=120, json={
+        "query": query, "passages": [{"id": str(i), "text": t} for i, t in enumerate(texts)]}).json()
+    assert chained == [int(h["id"]) for h in native["hits"]]
+    # the v1 client: {text} documents, documents returned
     v1 = cohere.Client(base_url=base, api_key="unused")
-    old = v1.rerank(model="cross-encoder#2", query=query, documents=[{"text": t} for t in texts], top_n=2,
+    old = v1.rerank(model="multivector", query=query, documents=[{"text": t} for t in texts], top_n=2,
                     return_documents=True)
     assert [r.index for r in old.results] == expected[:2]
     assert old.results[0].document.text == texts[expected[0]]
     with pytest.raises(cohere.core.api_error.ApiError) as info:
         v2.rerank(model="rerank-v3.5", query=query, documents=texts)
     assert info.value.status_code == 422
-    assert "it serves 'cross-encoder', 'cross-encoder#2', 'pipeline'" in info.value.body["error"]
+    assert "it serves 'cross-encoder', 'multivector', 'pipeline'" in info.value.body["error"]
 
 
-def _chain_order(first, second, query: str, texts: list[str]) -> list[int]:
-    """Indexes after `first` then `second` rerank the texts (what model 'pipeline' does)."""
+def _ranking(query: str, texts: list[str]) -> Ranking:
     n = len(texts)
-    ranking = Ranking(Query("q", query), tuple(Hit(Document(str(i), t), float(n - i)) for i, t in enumerate(texts)))
-    return [int(i) for i in second.rerank(first.rerank(ranking)).ids()]
+    return Ranking(Query("q", query), tuple(Hit(Document(str(i), t), float(n - i)) for i, t in enumerate(texts)))
 
 
 @pytest.mark.slow
@@ -158,7 +160,7 @@ def test_past_max_queue_v1_rerank_is_shed_with_503(two_reranker_server, scifact_
 
     async def burst() -> list[httpx.Response]:
         async with httpx.AsyncClient(base_url=two_reranker_server, timeout=300) as c:
-            return await asyncio.gather(*(c.post("/v1/rerank", json={"model": "cross-encoder#2", "query": f"q{i}",
+            return await asyncio.gather(*(c.post("/v1/rerank", json={"model": "multivector", "query": f"q{i}",
                                                                        "documents": texts[i::4]})
                                           for i in range(8)))
 
