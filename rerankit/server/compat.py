@@ -34,7 +34,9 @@ class CompatRerankRequest(BaseModel):
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
     documents: list[Any] = Field(min_length=1, description="strings, or objects with a string 'text' field "
                                  "(other string fields are returned unchanged); in their first-stage order")
-    top_n: int | None = Field(None, ge=1, description="return the best top_n (default all); at most len(documents)")
+    top_n: int | None = Field(None, ge=1, description="return the best top_n (default all); a top_n above the "
+                              "number of documents returns them all, as Cohere and Jina do (LangChain's "
+                              "CohereRerank sends top_n=3 whatever the list length)")
     return_documents: bool = Field(True, description="include each document in its result (Jina's default)")
     rank_fields: list[str] | None = Field(None, description="Cohere v1: only ['text'] is supported")
     priority: int | None = Field(None, description="Cohere v2 scheduling hint; accepted and not used")
@@ -78,8 +80,6 @@ class CompatRerankRequest(BaseModel):
         if given:
             raise ValueError(f"{', '.join(given)}: not supported by this server (documents are ranked whole, "
                              "truncated only as the configured reranker truncates); leave it out")
-        if self.top_n is not None and self.top_n > len(self.documents):
-            raise ValueError(f"top_n: {self.top_n} is more than the {len(self.documents)} documents sent")
         return self
 
     def texts(self) -> list[str]:

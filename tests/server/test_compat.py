@@ -64,7 +64,6 @@ MALFORMED = [
     ({"query": "x", "documents": ["ok", "  "]}, "document 1 is empty or only whitespace"),
     ({"query": 3, "documents": DOCS}, "query: Input should be a valid string"),
     ({"query": "x", "documents": DOCS, "top_n": 0}, "top_n: Input should be greater than or equal to 1"),
-    ({"query": "x", "documents": DOCS, "top_n": 3}, "top_n: 3 is more than the 2 documents sent"),
     ({"query": "x", "documents": DOCS, "top_n": "1"}, "top_n: Input should be a valid integer"),
     ({"query": "x", "documents": DOCS, "return_documents": "yes"}, "return_documents: Input should be a valid bool"),
     ({"query": "x", "documents": DOCS, "max_tokens_per_doc": 512}, "max_tokens_per_doc: not supported"),
@@ -94,6 +93,9 @@ def test_model_may_be_omitted_and_the_stats_count_it(client):
     assert resp.status_code == 200, resp.text
     assert resp.json()["model"] == "cross-encoder" and sorted(r["index"] for r in resp.json()["results"]) == [0, 1]
     assert client.get("/stats").json()["requests"]["completed"] == before + 1
+    # a top_n above the number of documents returns them all, as the hosted APIs do
+    more = client.post("/v1/rerank", json={"query": "stem cells", "documents": DOCS, "top_n": 3})
+    assert more.status_code == 200 and len(more.json()["results"]) == 2
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +145,15 @@ def test_cohere_sdk_against_a_real_server(two_reranker_server, minilm, scifact_d
                     return_documents=True)
     assert [r.index for r in old.results] == expected[:2]
     assert old.results[0].document.text == texts[expected[0]]
+    # LangChain's CohereRerank (a document compressor) unchanged, pointed at this server
+    from langchain_core.documents import Document as LCDocument
+
+    CohereRerank = pytest.importorskip("langchain_cohere").CohereRerank  # the dev extra installs it
+    compressor = CohereRerank(base_url=base, cohere_api_key="unused", model="multivector", top_n=3)
+    lc_docs = [LCDocument(page_content=t, metadata={"n": i}) for i, t in enumerate(texts)]
+    kept = compressor.compress_documents(lc_docs, query)
+    assert [d.metadata["n"] for d in kept] == expected[:3]
+    assert len(compressor.compress_documents(lc_docs[:2], query)) == 2  # its default top_n 3 over 2 documents
     with pytest.raises(cohere.core.api_error.ApiError) as info:
         v2.rerank(model="rerank-v3.5", query=query, documents=texts)
     assert info.value.status_code == 422
