@@ -151,8 +151,9 @@ class TokenEncoder:
     def _prefix_id(self, prefix: str) -> int | None:
         if not prefix:
             return None
-        token = prefix.strip() or prefix
-        token_id = self.tokenizer.convert_tokens_to_ids(token)
+        token_id = self.tokenizer.convert_tokens_to_ids(prefix)  # PyLate adds "[Q] " / "[D] " as tokens
+        if token_id is None or token_id == self.tokenizer.unk_token_id:
+            token_id = self.tokenizer.convert_tokens_to_ids(prefix.strip())
         if token_id is None or token_id == self.tokenizer.unk_token_id:
             raise ConfigError(f"the prefix {prefix!r} is not a token of {self.folder.name}'s tokenizer (a ColBERT "
                               "checkpoint adds it to its vocabulary); pass query_prefix=''/document_prefix='' to "
