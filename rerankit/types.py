@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,13 +74,26 @@ class Hit:
     def id(self) -> str:
         return self.doc.id
 
+    @classmethod
+    def _trusted(cls, doc: Document, score: float) -> Hit:
+        """A hit from a `Document` and a Python float the caller has already checked (skips `__post_init__`)."""
+        hit = object.__new__(cls)
+        hit.__dict__.update(doc=doc, score=score, meta={})
+        return hit
+
 
 @dataclass(frozen=True)
 class Ranking:
-    """One query's hits, best first. Stages return new rankings and never mutate their input."""
+    """One query's hits, best first. Stages return new rankings and never mutate their input.
+
+    A ranking made by :meth:`from_indices` (as retrievers do) holds document indices and scores and builds its
+    `Hit` objects the first time ``hits`` is read; ``len``, :meth:`ids`, :meth:`scores`, :meth:`top`,
+    :meth:`documents` and :meth:`to_trec_lines` work without building them. Either way it equals, prints and
+    pickles as the same ranking built from hits.
+    """
 
     query: Query
-    hits: tuple[Hit, ...] = ()
+    hits: tuple[Hit, ...] = field(default_factory=tuple)  # no class attribute: a lazy ranking builds it on read
     meta: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -95,7 +108,51 @@ class Ranking:
         if bad is not None:
             raise InputError(f"query {self.query.id!r}: hits must be Hit objects, got {type(bad).__name__}")
 
+    @classmethod
+    def from_indices(cls, query: Query, docs: Sequence[Document], indices: Sequence[int], scores: Sequence[float],
+                     meta: Mapping[str, Any] | None = None) -> Ranking:
+        """A ranking of ``docs[indices[r]]`` scored ``scores[r]`` in the given order, with hits built only when read.
+
+        `docs` is kept by reference (a retriever's document store), so it must not change afterwards; indices and
+        scores are copied into lists of ``int`` and ``float``.
+        """
+        if not isinstance(query, Query):
+            raise InputError(f"a Ranking needs a Query, got {type(query).__name__}")
+        idx = indices.tolist() if hasattr(indices, "tolist") else [int(i) for i in indices]
+        values = scores.tolist() if hasattr(scores, "tolist") else [float(v) for v in scores]
+        if len(idx) != len(values):
+            raise InputError(f"query {query.id!r}: {len(idx)} document indices but {len(values)} scores")
+        if any(type(v) is not float for v in values):
+            values = [float(v) for v in values]
+        if idx and (min(idx) < 0 or max(idx) >= len(docs)):
+            raise InputError(f"query {query.id!r}: a document index is outside the {len(docs)} documents")
+        self = object.__new__(cls)
+        self.__dict__.update(query=query, meta={} if meta is None else meta, _lazy=(docs, idx, values))
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup fails: `hits` of a ranking made by from_indices, before its first read.
+        if name == "hits":
+            lazy = self.__dict__.get("_lazy")
+            if lazy is not None:
+                docs, idx, values = lazy
+                hits = tuple(Hit._trusted(docs[i], v) for i, v in zip(idx, values))
+                self.__dict__["hits"] = hits
+                return hits
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _unbuilt(self) -> tuple[Sequence[Document], list[int], list[float]] | None:
+        """(docs, indices, scores) while the hits of a lazy ranking are not built yet, else None."""
+        return None if "hits" in self.__dict__ else self.__dict__.get("_lazy")
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickle (and copy) the hits themselves, never the document store a lazy ranking points into.
+        return {"query": self.query, "hits": self.hits, "meta": self.meta}
+
     def __len__(self) -> int:
+        lazy = self._unbuilt()
+        if lazy is not None:
+            return len(lazy[1])
         return len(self.hits)
 
     def __iter__(self) -> Iterator[Hit]:
@@ -110,18 +167,37 @@ class Ranking:
             return self
         if k < 0:
             raise InputError(f"top(k) needs k >= 0, got {k}")
+        lazy = self._unbuilt()
+        if lazy is not None:
+            docs, idx, values = lazy
+            return Ranking.from_indices(self.query, docs, idx[:k], values[:k], self.meta)
         return Ranking(self.query, self.hits[:k], self.meta)
 
     def ids(self) -> list[str]:
         """Document ids in rank order."""
+        lazy = self._unbuilt()
+        if lazy is not None:
+            docs, idx, _ = lazy
+            return [docs[i].id for i in idx]
         return [h.doc.id for h in self.hits]
 
     def documents(self) -> list[Document]:
+        lazy = self._unbuilt()
+        if lazy is not None:
+            docs, idx, _ = lazy
+            return [docs[i] for i in idx]
         return [h.doc for h in self.hits]
+
+    def score_list(self) -> list[float]:
+        """The scores in rank order."""
+        lazy = self._unbuilt()
+        if lazy is not None:
+            return list(lazy[2])
+        return [h.score for h in self.hits]
 
     def scores(self) -> dict[str, float]:
         """Document id -> score; the form ranx and pytrec_eval take."""
-        return {h.doc.id: float(h.score) for h in self.hits}
+        return dict(zip(self.ids(), self.score_list()))
 
     def with_hits(self, hits: Iterable[Hit], **meta: Any) -> Ranking:
         """A new ranking for the same query with other hits (and meta merged in)."""
@@ -153,7 +229,7 @@ class Ranking:
         keeps the order); such hits keep their original score in ``meta["original_score"]``. Rankings whose scores
         already decrease are returned as they are.
         """
-        scores = [h.score for h in self.hits]
+        scores = self.score_list()
         strict = strict_scores(scores, self.query.id)
         if strict == scores:
             return self
@@ -167,15 +243,16 @@ class Ranking:
         Scores are made strictly decreasing (see :meth:`strictly_decreasing`) and written with 6 decimals when that
         keeps them distinct, else with every digit needed to read back the same order (trec_eval sorts by score).
         """
-        for name, value in (("query id", self.query.id), ("tag", tag), *(("document id", h.doc.id) for h in self.hits)):
+        ids = self.ids()
+        for name, value in (("query id", self.query.id), ("tag", tag), *(("document id", d) for d in ids)):
             if not value or len(value.split()) != 1 or value != value.strip():
                 raise InputError(f"{name} {value!r} is empty or holds whitespace, which would break the TREC line "
                                  f"'qid Q0 docid rank score tag'")
-        scores = strict_scores([h.score for h in self.hits], self.query.id)
+        scores = strict_scores(self.score_list(), self.query.id)
         text = [f"{v:.6f}" for v in scores]
         if any(float(a) <= float(b) for a, b in zip(text, text[1:])):
             text = [repr(v) for v in scores]
-        return [f"{self.query.id} Q0 {h.doc.id} {r} {v} {tag}" for r, (h, v) in enumerate(zip(self.hits, text), 1)]
+        return [f"{self.query.id} Q0 {d} {r} {v} {tag}" for r, (d, v) in enumerate(zip(ids, text), 1)]
 
 
 def strict_scores(scores: list[float], qid: str = "") -> list[float]:
