@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import weakref
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,11 @@ from rerankit.errors import ConfigError, IndexMismatchError, InputError, Missing
 from rerankit.retrievers.base import IndexedRetriever, check_corpus, check_queries
 from rerankit.retrievers.index_io import (
     load_documents,
-    ranking_from_scores,
     read_manifest,
     save_documents,
     write_manifest,
 )
-from rerankit.types import Document, Query, Run
+from rerankit.types import Document, Query, Ranking, Run
 
 __all__ = ["LuceneRetriever", "java_runtime"]
 
@@ -134,6 +134,34 @@ def _quiet_java_logging(autoclass: Any) -> None:
         log.debug("could not lower Anserini's log level: %s", exc)
 
 
+class _DirectSearch:
+    """Anserini's ``SimpleSearcher.search`` (bag-of-words query, BM25, score ties broken by id, then its score-tie
+    adjuster) driven from Python, returning each query's hits as two Java arrays: a handful of Java calls per query
+    where ``batch_search`` needs a Python wrapper object and two field reads per hit."""
+
+    def __init__(self, folder: Path, k1: float, b: float, analyzer: Any) -> None:
+        reader = _autoclass("org.apache.lucene.index.DirectoryReader").open(
+            _autoclass("org.apache.lucene.store.FSDirectory").open(_autoclass("java.io.File")(str(folder)).toPath()))
+        self.searcher = _autoclass("org.apache.lucene.search.IndexSearcher")(
+            reader, signature="(Lorg/apache/lucene/index/IndexReader;)V")
+        self.searcher.setSimilarity(_autoclass("org.apache.lucene.search.similarities.BM25Similarity")(k1, b))
+        sort_field = _autoclass("org.apache.lucene.search.SortField")
+        id_field = _autoclass("io.anserini.index.Constants").ID
+        by_id = sort_field(id_field, _autoclass("org.apache.lucene.search.SortField$Type").STRING_VAL)
+        self.sort = _autoclass("org.apache.lucene.search.Sort")(sort_field.FIELD_SCORE, by_id)
+        self.contents = _autoclass("io.anserini.index.Constants").CONTENTS
+        self.generator = _autoclass("io.anserini.search.query.BagOfWordsQueryGenerator")()
+        self.adjuster = _autoclass("io.anserini.rerank.lib.ScoreTiesAdjusterReranker")()
+        self.scored_docs = _autoclass("io.anserini.search.ScoredDocs")
+        self.analyzer = analyzer
+
+    def search(self, text: str, k: int) -> tuple[list[str], list[float]]:
+        query = self.generator.buildQuery(self.contents, self.analyzer, text)
+        top = self.searcher.search(query, int(k), self.sort, True)
+        hits = self.adjuster.rerank(self.scored_docs.fromTopDocs(top, self.searcher), None)
+        return list(hits.docids), list(hits.scores)
+
+
 class LuceneRetriever(IndexedRetriever):
     """Lucene BM25 (Anserini's defaults: k1=0.9, b=0.4, Porter stemming, Lucene English stopwords).
 
@@ -141,7 +169,7 @@ class LuceneRetriever(IndexedRetriever):
 
     Args:
         k1, b: BM25 parameters. stemmer: "porter", "krovetz" or "none". keep_stopwords: index stopwords too.
-        n_threads: threads for indexing and batched search.
+        n_threads: threads for indexing and for searching many queries.
     """
 
     name = "lucene"
@@ -189,6 +217,8 @@ class LuceneRetriever(IndexedRetriever):
                                      f"{len(docs)}: it is corrupt")
         self._dir, self._searcher = folder, searcher
         self._order, self._docs = docs, {d.id: d for d in docs}
+        self._position = {d.id: i for i, d in enumerate(docs)}
+        self._fast = _DirectSearch(folder, self.k1, self.b, searcher.get_analyzer())
 
     def _analyzer(self) -> Any:
         analyzer = _autoclass("io.anserini.analysis.DefaultEnglishAnalyzer")
@@ -208,24 +238,38 @@ class LuceneRetriever(IndexedRetriever):
             raise InputError("the Lucene index is empty: call index(documents) or LuceneRetriever.load(path) first")
         k = positive_int(k, "k")
         qs = check_queries(queries)
+        run: Run = {}
+        if self.n_threads > 1 and len(qs) > 1:
+            # Every thread calls the same Java objects (as pyjnius needs); the Java side is thread-safe.
+            with ThreadPoolExecutor(min(self.n_threads, len(qs))) as pool:
+                results = list(pool.map(lambda q: self._fast.search(q.text, k), qs))
+        else:
+            results = [self._fast.search(q.text, k) for q in qs]
+        for q, (docids, scores) in zip(qs, results):
+            try:
+                idx = [self._position[d] for d in docids]
+            except KeyError as exc:
+                raise IndexMismatchError(f"the Lucene index returned document {exc.args[0]!r}, which is not in its "
+                                         "document store: the index folder is corrupt") from None
+            if any(a <= b for a, b in zip(scores, scores[1:])):
+                # Anserini's tie adjuster leaves scores strictly decreasing; should it not, order as trec_eval does
+                order = sorted(range(len(idx)), key=docids.__getitem__, reverse=True)
+                order.sort(key=lambda j: -scores[j])
+                idx, scores = [idx[j] for j in order], [scores[j] for j in order]
+            run[q.id] = Ranking.from_indices(q, self._order, idx, scores)
+        return run
+
+    def _batch_search(self, queries: Sequence[Query], k: int) -> dict[str, list[tuple[str, float]]]:
+        """Anserini's own ``SimpleSearcher.batch_search`` (one Java object per hit): the reference the direct
+        search is tested against."""
         array = _autoclass("java.util.ArrayList")
         texts, ids = array(), array()
-        for q in qs:
+        for q in queries:
             texts.add(q.text)
             ids.add(q.id)
         results = self._searcher.batch_search(texts, ids, int(k), int(self.n_threads))
         by_qid = {str(e.getKey()): e.getValue() for e in results.entrySet().toArray()}
-        run: Run = {}
-        for q in qs:
-            hits = by_qid.get(q.id) or []
-            pairs = [(str(h.docid), float(h.score)) for h in hits]
-            missing = [d for d, _ in pairs if d not in self._docs]
-            if missing:
-                raise IndexMismatchError(f"the Lucene index returned document {missing[0]!r}, which is not in its "
-                                         "document store: the index folder is corrupt")
-            run[q.id] = ranking_from_scores(q, [self._docs[d] for d, _ in pairs], range(len(pairs)),
-                                            [s for _, s in pairs])
-        return run
+        return {q.id: [(str(h.docid), float(h.score)) for h in by_qid.get(q.id) or []] for q in queries}
 
     def config(self) -> dict:
         return {"name": self.name, "k1": self.k1, "b": self.b, "stemmer": self.stemmer,
