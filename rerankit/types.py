@@ -33,7 +33,7 @@ class Query:
             raise InputError(f"query {self.id!r} is empty: a query needs non-blank text")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Document:
     """A passage or document. `meta` carries anything else a stage wants to keep (source, url, ...)."""
 
@@ -54,7 +54,7 @@ class Document:
         return f"{self.title} {self.text}".strip() if self.title else self.text
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Hit:
     """A document with the score the last stage gave it. `meta` keeps per-hit evidence (reasoning, raw score)."""
 
@@ -78,7 +78,10 @@ class Hit:
     def _trusted(cls, doc: Document, score: float) -> Hit:
         """A hit from a `Document` and a Python float the caller has already checked (skips `__post_init__`)."""
         hit = object.__new__(cls)
-        hit.__dict__.update(doc=doc, score=score, meta={})
+        _set = object.__setattr__
+        _set(hit, "doc", doc)
+        _set(hit, "score", score)
+        _set(hit, "meta", {})
         return hit
 
 

@@ -13,6 +13,7 @@ import os
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -71,32 +72,70 @@ def _to_arrays(ranked: Sequence[Sequence[str]], qrels: Sequence[Mapping[str, int
     """Per-query (run, qrels) arrays of ``[doc_index, value]`` rows in the order ranx's metrics expect.
 
     Run rows follow the given order (already trec_eval's) with strictly decreasing scores; qrels rows are sorted
-    by grade, highest first (ranx's ideal DCG reads them in that order).
+    by grade, highest first (ranx's ideal DCG reads them in that order). Document indices are per query (a metric
+    only matches a query's run against its own judgements): judged documents are 0..m-1, each other document a
+    distinct negative number. Python only lines up flat lists; one compiled loop cuts them into numba lists.
     """
     import numpy as np
-    from numba.typed import List as TypedList
 
-    ids: dict[str, int] = {}
-
-    def index(doc: str) -> int:
-        return ids.setdefault(doc, len(ids))
-
-    runs = TypedList()
-    rels = TypedList()
+    run_index: list[int] = []
+    run_lengths: list[int] = []
+    grades: list[int] = []
+    rel_lengths: list[int] = []
     for docs, judged in zip(ranked, qrels):
-        n = len(docs)
-        run_rows = np.empty((n, 2), dtype=np.float64)
-        for i, doc in enumerate(docs):
-            run_rows[i, 0] = index(doc)
-            run_rows[i, 1] = n - i
-        graded = sorted(judged.items(), key=lambda kv: -kv[1])
-        qrel_rows = np.empty((len(graded), 2), dtype=np.float64)
-        for i, (doc, grade) in enumerate(graded):
-            qrel_rows[i, 0] = index(doc)
-            qrel_rows[i, 1] = grade
-        runs.append(run_rows)
-        rels.append(qrel_rows)
-    return runs, rels
+        position = dict(zip(judged, range(len(judged))))
+        run_index.extend(map(position.get, docs, repeat(-1, len(docs))))
+        run_lengths.append(len(docs))
+        grades.extend(judged.values())
+        rel_lengths.append(len(judged))
+    index = np.asarray(run_index, dtype=np.float64)
+    unjudged = index < 0
+    index[unjudged] = -1.0 - np.flatnonzero(unjudged)  # distinct, and never a judged document's index
+    return _compiled_rows()(index, _starts(run_lengths), np.asarray(grades, dtype=np.float64), _starts(rel_lengths))
+
+
+def _starts(lengths: list[int]) -> Any:
+    import numpy as np
+
+    starts = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=starts[1:])
+    return starts
+
+
+_COMPILED: list[Any] = []
+
+
+def _compiled_rows() -> Any:
+    """The compiled loop building ranx's typed lists: run rows ``[doc_index, n - rank]`` per query, and qrels rows
+    ``[j, grade]`` (j: the judgement's position in the query's qrels) sorted by grade, highest first, stably."""
+    if not _COMPILED:
+        ensure_numba_cache()
+        import numpy as np
+        from numba import njit
+        from numba.typed import List as TypedList
+
+        @njit(cache=True)
+        def rows(index, run_starts, grades, rel_starts):  # pragma: no cover - compiled
+            runs = TypedList()
+            rels = TypedList()
+            for q in range(len(run_starts) - 1):
+                lo, hi = run_starts[q], run_starts[q + 1]
+                run = np.empty((hi - lo, 2), dtype=np.float64)
+                for i in range(hi - lo):
+                    run[i, 0] = index[lo + i]
+                    run[i, 1] = hi - lo - i
+                runs.append(run)
+                lo, hi = rel_starts[q], rel_starts[q + 1]
+                order = np.argsort(-grades[lo:hi], kind="mergesort")
+                rel = np.empty((hi - lo, 2), dtype=np.float64)
+                for i in range(hi - lo):
+                    rel[i, 0] = order[i]
+                    rel[i, 1] = grades[lo + order[i]]
+                rels.append(rel)
+            return runs, rels
+
+        _COMPILED.append(rows)
+    return _COMPILED[0]
 
 
 def ranx_scores(ranked: Sequence[Sequence[str]], qrels: Sequence[Mapping[str, int]], metrics: Sequence[Metric],

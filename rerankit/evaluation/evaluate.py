@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -28,24 +29,13 @@ RunLike = Mapping[str, Ranking] | Mapping[str, Mapping[str, float]]
 QrelsLike = Mapping[str, Mapping[str, int]]
 
 
-def _scores_of(qid: str, entry: Any) -> Mapping[str, Any]:
-    if isinstance(entry, Ranking):
-        scores = entry.scores()
-        if len(scores) != len(entry.hits):
-            raise InputError(f"query {qid!r}: the ranking holds the same document more than once")
-        return scores
-    if isinstance(entry, Mapping):
-        return entry
-    raise InputError(f"query {qid!r}: a run maps query ids to a Ranking or to {{docid: score}}, "
-                     f"got {type(entry).__name__}")
-
-
 def ranked_ids(run: RunLike) -> dict[str, list[str]]:
     """Each query's document ids in evaluation order: a Ranking's hit order; for a score dict, trec_eval's order
     (score descending, ties by docid descending).
 
-    Checks the run on the way: it must be non-empty and every score a number (never NaN; inf only inside a Ranking,
-    whose order is its hit order).
+    Checks the run on the way: it must be non-empty, hold no document twice and every score a number (never NaN;
+    inf only inside a Ranking, whose order is its hit order). A query's scores are checked through their sum, one
+    by one only when the sum is not finite.
     """
     if not isinstance(run, Mapping):
         raise InputError(f"a run must be a dict of query id -> Ranking or {{docid: score}}, got {type(run).__name__}")
@@ -53,23 +43,58 @@ def ranked_ids(run: RunLike) -> dict[str, list[str]]:
         raise InputError("the run is empty: it has no queries to evaluate")
     out: dict[str, list[str]] = {}
     for qid, entry in run.items():
-        clean: dict[str, float] = {}
-        for docid, score in _scores_of(str(qid), entry).items():
-            if isinstance(score, bool) or not isinstance(score, (int, float)):
-                try:
-                    value = float(score)
-                except (TypeError, ValueError):
-                    raise InputError(f"query {qid!r}, document {docid!r}: the score {score!r} is not a number"
-                                     ) from None
-            else:
-                value = float(score)
-            if math.isnan(value) or (math.isinf(value) and not isinstance(entry, Ranking)):
-                shown = "NaN" if math.isnan(value) else value
-                raise InputError(f"query {qid!r}, document {docid!r}: the score is {shown}, which cannot order "
-                                 "documents (a model or file produced it: check the stage or the run file)")
-            clean[str(docid)] = value
-        out[str(qid)] = entry.ids() if isinstance(entry, Ranking) else [d for d, _ in trec_order(clean)]
+        qid = str(qid)
+        if isinstance(entry, Ranking):
+            ids = entry.ids()
+            if len(set(ids)) != len(ids):
+                raise InputError(f"query {qid!r}: the ranking holds the same document more than once")
+            total = sum(entry.score_list())  # NaN when a score is NaN (or inf meets -inf, then checked one by one)
+            if total != total:
+                _refuse_score(qid, zip(ids, entry.score_list()), math.isnan)
+            out[qid] = ids
+        elif isinstance(entry, Mapping):
+            clean = _plain_scores(qid, entry)
+            if not math.isfinite(sum(clean.values())):  # a NaN or inf score, or an overflowing sum
+                _refuse_score(qid, clean.items(), lambda v: not math.isfinite(v))
+            out[qid] = _trec_ids(clean)
+        else:
+            raise InputError(f"query {qid!r}: a run maps query ids to a Ranking or to {{docid: score}}, "
+                             f"got {type(entry).__name__}")
     return out
+
+
+def _plain_scores(qid: str, entry: Mapping[str, Any]) -> dict[str, float]:
+    """A score dict with str ids and float scores; anything that is not a number is an InputError."""
+    if set(map(type, entry.values())) <= {float} and set(map(type, entry.keys())) <= {str}:
+        return entry  # type: ignore[return-value]  # the common case: nothing to convert
+    clean: dict[str, float] = {}
+    for docid, score in entry.items():
+        if isinstance(score, bool) or not isinstance(score, (int, float)):
+            try:
+                value = float(score)
+            except (TypeError, ValueError):
+                raise InputError(f"query {qid!r}, document {docid!r}: the score {score!r} is not a number") from None
+        else:
+            value = float(score)
+        clean[str(docid)] = value
+    return clean
+
+
+def _trec_ids(scores: Mapping[str, float]) -> list[str]:
+    """Document ids in trec_eval's order; a dict already in strictly decreasing score order is taken as it is."""
+    values = list(scores.values())
+    if all(map(operator.gt, values, values[1:])):
+        return list(scores)
+    return [d for d, _ in trec_order(scores)]
+
+
+def _refuse_score(qid: str, pairs: Iterable[tuple[str, float]], bad: Any) -> None:
+    """Raise the InputError naming the first document of query `qid` whose score `bad` flags (if any is)."""
+    for docid, value in pairs:
+        if bad(value):
+            shown = "NaN" if math.isnan(value) else value
+            raise InputError(f"query {qid!r}, document {docid!r}: the score is {shown}, which cannot order "
+                             "documents (a model or file produced it: check the stage or the run file)")
 
 
 def judged_queries(run_qids: Iterable[str], qrels: QrelsLike) -> list[str]:
@@ -89,7 +114,9 @@ def judged_queries(run_qids: Iterable[str], qrels: QrelsLike) -> list[str]:
     return judged
 
 
-def _grades(qid: str, judged: Mapping[str, int]) -> dict[str, int]:
+def _grades(qid: str, judged: Mapping[str, int]) -> Mapping[str, int]:
+    if set(map(type, judged.values())) <= {int} and set(map(type, judged.keys())) <= {str}:
+        return judged  # the common case (what read_qrels gives): nothing to check or convert
     out: dict[str, int] = {}
     for docid, grade in judged.items():
         finite = isinstance(grade, (int, float)) and not isinstance(grade, bool) and math.isfinite(grade)
