@@ -92,3 +92,20 @@ def test_bad_options(lucene, tmp_path):
     lucene.save(tmp_path / "idx")
     with pytest.raises(ConfigError, match="cannot change"):
         LuceneRetriever.load(tmp_path / "idx", k1=1.2)
+
+
+@needs_pyserini
+@pytest.mark.slow
+@pytest.mark.parametrize("threads", [1, 2])
+def test_direct_search_equals_anserini_batch_search(shared_data, threads):
+    """The retriever's direct search (two Java arrays per query) returns exactly what Anserini's own
+    SimpleSearcher.batch_search returns (one Java object per hit), ids and scores, on the full SciFact corpus."""
+    from rerankit.data import load_dataset
+
+    ds = load_dataset("beir/scifact", data_dir=shared_data)
+    queries = list(ds.queries.values())
+    lucene = LuceneRetriever(n_threads=threads, show_progress=False).index(ds.corpus.values())
+    for k in (10, 1000):
+        run, reference = lucene.search_many(queries, k), lucene._batch_search(queries, k)
+        assert all(list(zip(run[q.id].ids(), run[q.id].score_list())) == reference[q.id] for q in queries)
+        assert sum(len(r) for r in run.values()) > 300 * k * 0.9
