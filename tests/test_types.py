@@ -69,3 +69,25 @@ def test_numeric_ids_and_numpy_scores_are_normalised():
     assert Query(7, "t").id == "7" and Document(3, "t").id == "3"
     hit = Hit(Document("d", "t"), np.float32(0.5))
     assert type(hit.score) is float and hit.score == 0.5
+
+
+def test_lazy_ranking_builds_hits_only_when_read_and_equals_the_built_one():
+    import copy
+    import pickle
+
+    docs = [Document(f"d{i}", f"text {i}") for i in range(5)]
+    lazy = Ranking.from_indices(Query("q", "x"), docs, [3, 0, 4], [2.5, 1.0, 0.5])
+    built = Ranking(Query("q", "x"), (Hit(docs[3], 2.5), Hit(docs[0], 1.0), Hit(docs[4], 0.5)))
+    assert len(lazy) == 3 and lazy.ids() == ["d3", "d0", "d4"] and lazy.score_list() == [2.5, 1.0, 0.5]
+    assert lazy.top(2).ids() == ["d3", "d0"] and lazy.to_trec_lines() == built.to_trec_lines()
+    assert lazy.scores() == built.scores() and lazy.documents() == built.documents()
+    assert "hits" not in lazy.__dict__
+    assert lazy == built and lazy.hits == built.hits and "hits" in lazy.__dict__
+    fresh = Ranking.from_indices(Query("q", "x"), docs, [3, 0, 4], [2.5, 1.0, 0.5])
+    for clone in (pickle.loads(pickle.dumps(fresh)), copy.deepcopy(fresh)):
+        assert clone == built and "_lazy" not in clone.__dict__
+    assert pickle.loads(pickle.dumps(built.hits[0])) == built.hits[0]  # Hit uses slots and still pickles
+    with pytest.raises(InputError, match="outside the 5 documents"):
+        Ranking.from_indices(Query("q", "x"), docs, [5], [1.0])
+    with pytest.raises(InputError, match="2 document indices but 1 scores"):
+        Ranking.from_indices(Query("q", "x"), docs, [0, 1], [1.0])
