@@ -11,8 +11,10 @@ Rows (BEIR SciFact: 5,183 documents, 300 test queries, top-100):
 - Evaluation: 1,000 queries x 100 documents (SciFact BM25 top-100 cycled to 1,000 query ids), nDCG@10, MAP,
   R@100, vs ranx on prebuilt Qrels/Run and pytrec_eval with a prebuilt evaluator.
 
-Every time is the median of `--rounds` (3) runs; the load average is read before and after. Writes Markdown to
-eval/results/speed.md (or `--out`).
+Every time is the median of `--rounds` (3) runs, in CPU seconds of this process (all its threads, the JVM's
+included), so a ratio says how much work each side does, not how long it waited for a core: for multi-threaded
+work (Lucene with n_threads=2, batch_search's pool) it is total CPU work, not latency. The load average is read
+before and after. Writes Markdown to eval/results/speed.md (or `--out`).
 
     python eval/speed_benchmark.py --data-dir ../shared/data [--skip-lucene]
 """
@@ -37,11 +39,16 @@ METRICS = ["ndcg@10", "map", "recall@100"]
 
 
 def median_time(fn: Callable[[], object], rounds: int) -> tuple[object, float]:
+    """`fn`'s result and the median CPU time (this process, all its threads) of `rounds` calls.
+
+    CPU time, not wall time: on a shared machine a low-priority process gets a share of the cores that changes
+    from one minute to the next, which would decide a wall-clock ratio more than the code does.
+    """
     times, out = [], None
     for _ in range(rounds):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         out = fn()
-        times.append(time.perf_counter() - t0)
+        times.append(time.process_time() - t0)
     return out, statistics.median(times)
 
 
@@ -186,7 +193,7 @@ def main() -> None:
 
     lines = [f"Load average (1/5/15 min) before: {' / '.join(f'{v:.1f}' for v in load_before)}; after: "
              f"{' / '.join(f'{v:.1f}' for v in load_after)}. Medians of {args.rounds} rounds, one process; "
-             "ratio = peer time / rerankit time (above 1: rerankit is faster).", "",
+             "CPU time; ratio = peer time / rerankit time (above 1: rerankit is faster).", "",
              "| what | rerankit | peer | peer's | ratio | note |", "|---|---|---|---|---|---|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     text = "\n".join(lines)
