@@ -105,11 +105,11 @@ def main() -> None:
     result: dict = {"args": vars(args), "env": env, "cpus": os.cpu_count(), "machine": platform.machine(),
                     "compare": [], "loop": []}
 
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out_path = Path(args.out)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
 
     def save() -> None:  # after every row, so a long run that is stopped keeps what it measured
-        out.write_text(json.dumps(result, indent=1) + "\n")
+        out_path.write_text(json.dumps(result, indent=1) + "\n")
 
     t0 = time.perf_counter()
     vllm = get_engine("vllm", args.model, max_model_len=4096, kv_cache_gib=args.kv_cache_gib)
