@@ -33,7 +33,8 @@ import numpy as np
 from rerankit.errors import ConfigError, MissingDependencyError
 
 __all__ = ["BACKENDS", "QUANTIZATIONS", "FP32_TOLERANCE", "check_backend", "export_module", "ExportedModule",
-           "output_of", "exports_dir", "weights_digest"]
+           "output_of", "exports_dir", "weights_digest",
+           "as_torch_module", "export_sentence_transformer"]
 
 log = logging.getLogger(__name__)
 
@@ -312,3 +313,44 @@ def _sha256(path: Path) -> str:
 
 def _numpy(x: Any) -> np.ndarray:
     return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+
+
+def as_torch_module(exported: ExportedModule, config: Any) -> Any:
+    """`exported` as a parameterless torch module with the transformers model's `config`, to put in the place of the
+    model inside a wrapper that expects one (a sentence-transformers ``Transformer`` module)."""
+    import torch
+
+    class Exported(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.exported, self.config = exported, config
+
+        @property
+        def device(self) -> Any:
+            return torch.device("cpu")
+
+        def forward(self, **inputs: Any) -> Any:
+            return self.exported.forward(**inputs)
+
+    return Exported()
+
+
+def export_sentence_transformer(st: Any, source: str | Path, backend: str, quantize: str | None = None,
+                                n_threads: int | None = None) -> Any:
+    """Run a SentenceTransformer's transformer on `backend`: its first module's model is exported (token
+    embeddings out) and replaced; tokenisation, prompts, pooling and normalisation stay sentence-transformers' own."""
+    import inspect
+
+    first = st[0]
+    model, tokenizer = getattr(first, "model", None), getattr(first, "tokenizer", None)
+    if model is None or tokenizer is None or not hasattr(model, "config"):
+        raise ConfigError(f"backend={backend!r} needs a sentence-transformers model whose first module is a "
+                          f"Transformer (text encoder); {source} starts with {type(first).__name__}")
+    probe = tokenizer(["rerankit probe: what causes the seasons on earth?", "a passage"], padding=True,
+                      return_tensors="pt")
+    accepted = set(inspect.signature(model.forward).parameters)
+    probe = {k: v for k, v in probe.items() if k in accepted}
+    exported = export_module(output_of(model, "last_hidden_state"), source, "feature-extraction", probe, backend,
+                             quantize, output="last_hidden_state", n_threads=n_threads)
+    first.model = as_torch_module(exported, model.config)
+    return st

@@ -55,11 +55,19 @@ class Embedder:
 
 
 class SentenceTransformerEmbedder(Embedder):
-    """A sentence-transformers bi-encoder (its own pooling; inputs cut at its max_seq_length)."""
+    """A sentence-transformers bi-encoder (its own pooling; inputs cut at its max_seq_length).
+
+    `backend` ``onnx``/``openvino`` runs its transformer there (exported and cached on first use); `quantize`
+    ``int8`` with onnx.
+    """
 
     kind = "sentence-transformers"
 
-    def __init__(self, model: str, device: str | None = None, batch_size: int = 32, progress: bool = False) -> None:
+    def __init__(self, model: str, device: str | None = None, batch_size: int = 32, progress: bool = False,
+                 backend: str = "torch", quantize: str | None = None) -> None:
+        from rerankit.engines.exported import check_backend
+
+        check_backend(backend, quantize, "a sentence-transformers embedder")
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
@@ -72,6 +80,10 @@ class SentenceTransformerEmbedder(Embedder):
             self.st = SentenceTransformer(str(path), device=device)
         except OSError as exc:
             raise model_load_error(model, exc) from exc
+        if backend != "torch":
+            from rerankit.engines.exported import export_sentence_transformer
+
+            export_sentence_transformer(self.st, path, backend, quantize)
         self.model = str(path)
         self.batch_size = batch_size
         self.progress = progress
@@ -161,7 +173,8 @@ def make_embedder(model: str | None, engine: str | Engine | None = None,
     if engine is None or str(engine).lower() in ("sentence-transformers", "st"):
         if engine is not None or _is_sentence_transformer(model):
             return SentenceTransformerEmbedder(model, device=opts.get("device"), batch_size=batch_size,
-                                               progress=progress)
+                                               progress=progress, backend=opts.get("backend", "torch"),
+                                               quantize=opts.get("quantize"))
         engine = "transformers"
     if batch_size < 1:
         raise InputError(f"batch_size must be at least 1, got {batch_size}")

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from rerankit.checks import positive_int
+from rerankit.engines.exported import check_backend
 from rerankit.errors import ConfigError, IndexMismatchError, InputError, MissingDependencyError, ModelNotFoundError
 from rerankit.retrievers.base import IndexedRetriever, check_corpus, check_queries
 from rerankit.retrievers.index_io import (
@@ -40,7 +41,7 @@ _INDEX_FILE = "index.faiss"
 PROBE_TEXT = "rerankit encoder fingerprint: what causes the seasons on earth?"
 _PROBE_MIN_COSINE = 0.999
 RUNTIME_OPTIONS = ("show_progress", "batch_size", "device", "n_threads", "ef_search", "nprobe", "executor",
-                   "shard_size")
+                   "shard_size", "backend", "quantize")
 
 
 class DenseRetriever(IndexedRetriever):
@@ -57,7 +58,11 @@ class DenseRetriever(IndexedRetriever):
         hnsw_m, ef_construction, ef_search: HNSW graph degree and search breadth.
         nlist, nprobe: IVF clusters (default about 4*sqrt(N)) and clusters visited per query.
         batch_size, max_length, device: encoding batch size, token limit (model default when None), torch device.
-        n_threads: torch threads while encoding (unchanged when None).
+        n_threads: torch threads while encoding (unchanged when None); with another backend, its session's threads.
+        backend: ``"torch"`` (default), ``"onnx"`` (ONNX Runtime) or ``"openvino"``: the encoder's transformer is
+            exported on first use and cached (:mod:`rerankit.engines.exported`); fp32 embeddings match torch's within
+            1e-4. quantize: ``"int8"`` (with ``backend="onnx"``) for int8 dynamic quantisation (slightly different
+            embeddings: an index built with it is stored apart from the fp32 one).
         executor: where documents are encoded when indexing: this process (None) or ``"ray"`` / a RayExecutor,
             whose workers each load the encoder and encode shards of `shard_size` documents; the embeddings are
             gathered in corpus order into one faiss index (the same index as one process).
@@ -71,9 +76,11 @@ class DenseRetriever(IndexedRetriever):
                  index_type: str = "flat", hnsw_m: int = 32, ef_construction: int = 200, ef_search: int = 128,
                  nlist: int | None = None, nprobe: int = 16, batch_size: int = 32, max_length: int | None = None,
                  device: str | None = None, n_threads: int | None = None, show_progress: bool = True,
-                 executor: Any = None, shard_size: int = 4096) -> None:
+                 executor: Any = None, shard_size: int = 4096, backend: str = "torch",
+                 quantize: str | None = None) -> None:
         if not isinstance(model, str) or not model.strip():
             raise InputError(f"model must be a Hugging Face id or a local folder, got {model!r}")
+        check_backend(backend, quantize, "the dense retriever")
         if index_type not in INDEX_TYPES:
             raise InputError(f"unknown index_type {index_type!r}; choose one of {', '.join(INDEX_TYPES)}")
         if query_prefix is not None and instruction is not None:
@@ -97,6 +104,7 @@ class DenseRetriever(IndexedRetriever):
         self.batch_size, self.max_length, self.device = int(batch_size), max_length, device
         self.n_threads, self.show_progress = n_threads, show_progress
         self.executor, self.shard_size = executor, int(shard_size)
+        self.backend, self.quantize = backend, quantize
         self._model: Any = None
         self._index: Any = None
         self._docs: list[Document] = []
@@ -106,7 +114,8 @@ class DenseRetriever(IndexedRetriever):
     def encoder(self) -> Any:
         """The sentence-transformers model, loaded on first use."""
         if self._model is None:
-            self._model = load_sentence_transformer(self.model_name, self.device)
+            self._model = load_sentence_transformer(self.model_name, self.device, self.backend, self.quantize,
+                                                    self.n_threads)
             if self.max_length is not None:
                 self._model.max_seq_length = int(self.max_length)
         return self._model
@@ -227,6 +236,8 @@ class DenseRetriever(IndexedRetriever):
                "document_prefix": self.document_prefix, "instruction": self.instruction,
                "instruction_template": self.instruction_template, "normalize": self.normalize,
                "index_type": self.index_type, "max_length": self.max_length}
+        if self.backend != "torch":  # a different encoder run: keyed apart (int8 embeds measurably differently)
+            cfg.update(backend=self.backend, quantize=self.quantize)
         if self.index_type == "hnsw":
             cfg.update(hnsw_m=self.hnsw_m, ef_construction=self.ef_construction)
         elif self.index_type == "ivf":
@@ -263,7 +274,7 @@ class DenseRetriever(IndexedRetriever):
         saved = meta.get("encoder") or {}
         if model is not None:
             cfg["model"] = model
-        self = cls(**cfg, **options)
+        self = cls(**{**cfg, **options})
         try:
             self._index = faiss.read_index(str(path / _INDEX_FILE))
         except RuntimeError as exc:
@@ -313,8 +324,10 @@ def build_faiss_index(emb: np.ndarray, index_type: str, hnsw_m: int = 32, ef_con
     return index
 
 
-def load_sentence_transformer(model: str, device: str | None = None) -> Any:
-    """A SentenceTransformer from a Hugging Face id or a local folder, with clear errors when neither works."""
+def load_sentence_transformer(model: str, device: str | None = None, backend: str = "torch",
+                              quantize: str | None = None, n_threads: int | None = None) -> Any:
+    """A SentenceTransformer from a Hugging Face id or a local folder, with clear errors when neither works; with
+    `backend` onnx/openvino its transformer runs there (exported and cached on first use)."""
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError:
@@ -322,11 +335,31 @@ def load_sentence_transformer(model: str, device: str | None = None) -> Any:
     local = Path(model).expanduser()
     if (model.startswith((".", "/", "~")) or local.exists()) and not local.is_dir():
         raise ModelNotFoundError(f"the encoder folder {model!r} does not exist")
+    if backend != "torch" and device not in (None, "cpu"):
+        raise ConfigError(f"backend={backend!r} runs on CPU; got device={device!r}")
     try:
-        return SentenceTransformer(str(local) if local.is_dir() else model, device=device)
+        st = SentenceTransformer(str(local) if local.is_dir() else model, device=device)
     except OSError as exc:
         raise ModelNotFoundError(f"cannot load the encoder {model!r}: {exc}. Give a local model folder or a "
                                  "Hugging Face id reachable online") from None
+    if backend == "torch":
+        return st
+    from rerankit.engines.exported import export_sentence_transformer
+
+    return export_sentence_transformer(st, _st_source(st, local if local.is_dir() else model), backend, quantize,
+                                       n_threads)
+
+
+def _st_source(st: Any, model: str | Path) -> str | Path:
+    """The local folder a SentenceTransformer was loaded from (a hub id's cached snapshot), else the id."""
+    if Path(model).is_dir():
+        return model
+    try:
+        from rerankit.engines.models import resolve_model
+
+        return resolve_model(str(model))
+    except Exception:  # no local folder: the export is keyed by the weights
+        return model
 
 
 def _faiss() -> Any:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from rerankit.checks import positive_int
+from rerankit.engines.exported import check_backend, export_module, output_of
 from rerankit.errors import ConfigError, IndexMismatchError, InputError, MissingDependencyError, ModelNotFoundError
 from rerankit.retrievers.base import IndexedRetriever, check_corpus, check_queries
 from rerankit.retrievers.dense import torch_threads
@@ -37,14 +38,28 @@ DEFAULT_SPLADE_MODEL = "naver/splade-cocondenser-ensembledistil"
 _FORMAT = "rerankit-splade/1"
 _INDEX_FILE = "postings.npz"
 _PROBE = "rerankit encoder fingerprint: what causes the seasons on earth?"
-RUNTIME_OPTIONS = ("show_progress", "batch_size", "device", "n_threads", "executor", "shard_size")
+RUNTIME_OPTIONS = ("show_progress", "batch_size", "device", "n_threads", "executor", "shard_size", "backend",
+                   "quantize")
+
+
+def splade_weights(logits: Any, inputs: Any) -> Any:
+    """SPLADE max pooling: max over tokens of log(1 + ReLU(logits)), padding masked to zero -> (batch, vocabulary).
+    In place, to keep peak memory at one logits tensor."""
+    mask = inputs["attention_mask"].unsqueeze(-1).to(logits.dtype)
+    return logits.relu_().log1p_().mul_(mask).amax(dim=1)
 
 
 class SpladeEncoder:
-    """A masked-LM checkpoint used as a SPLADE encoder: texts -> sparse (texts, vocabulary) scipy CSR matrix."""
+    """A masked-LM checkpoint used as a SPLADE encoder: texts -> sparse (texts, vocabulary) scipy CSR matrix.
+
+    `backend` ``onnx``/``openvino`` runs the model and the pooling on ONNX Runtime/OpenVINO (exported on first use,
+    cached); `quantize` ``int8`` (with onnx) quantises it.
+    """
 
     def __init__(self, model: str = DEFAULT_SPLADE_MODEL, max_length: int = 512, batch_size: int = 16,
-                 device: str | None = None, n_threads: int | None = None, show_progress: bool = True) -> None:
+                 device: str | None = None, n_threads: int | None = None, show_progress: bool = True,
+                 backend: str = "torch", quantize: str | None = None) -> None:
+        check_backend(backend, quantize, "the SPLADE encoder")
         try:
             import torch
             from transformers import AutoModelForMaskedLM, AutoTokenizer
@@ -64,10 +79,23 @@ class SpladeEncoder:
         self.model.to(self.device).eval()
         self.name, self.max_length, self.batch_size = model, int(max_length), int(batch_size)
         self.n_threads, self.show_progress = n_threads, show_progress
+        self.vocab_size = int(self.model.get_output_embeddings().weight.shape[0])
+        self.backend, self.quantize = backend, quantize
+        self._exported: Any = None
+        if backend != "torch":
+            if self.device.type != "cpu":
+                raise ConfigError(f"backend={backend!r} runs on CPU; got device={device!r}")
+            probe = self.tokenizer(["rerankit probe: what causes the seasons on earth?", "a passage"], padding=True,
+                                   return_tensors="pt")
+            self._exported = export_module(output_of(self.model, "logits", splade_weights), source, "splade-max",
+                                           probe, backend, quantize, output="weights", n_threads=n_threads)
+            self.model = None  # the export replaces it
 
-    @property
-    def vocab_size(self) -> int:
-        return int(self.model.get_output_embeddings().weight.shape[0])
+    def _weights(self, enc: Any) -> Any:
+        """(batch, vocabulary) SPLADE weights of a tokenised batch."""
+        if self._exported is not None:
+            return self._exported(**enc).weights
+        return splade_weights(self.model(**enc).logits, enc)
 
     def encode(self, texts: Sequence[str], desc: str = "encode") -> Any:
         """Sparse SPLADE vectors, one row per text (only positive weights stored)."""
@@ -84,10 +112,7 @@ class SpladeEncoder:
                 idx = order[start:start + bs]
                 enc = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                                      max_length=self.max_length, return_tensors="pt").to(self.device)
-                logits = self.model(**enc).logits  # (batch, tokens, vocabulary)
-                # log(1 + ReLU(.)) in place to keep peak memory at one logits tensor, padding masked to zero
-                weights = logits.relu_().log1p_().mul_(enc["attention_mask"].unsqueeze(-1).to(logits.dtype))
-                pooled = weights.amax(dim=1).float().cpu().numpy()
+                pooled = self._weights(enc).float().cpu().numpy()
                 for j, i in enumerate(idx):
                     cols = np.flatnonzero(pooled[j] > 0)
                     rows[i] = (cols, pooled[j, cols])
@@ -113,6 +138,9 @@ class SpladeRetriever(IndexedRetriever):
         model: masked-LM SPLADE checkpoint (Hugging Face id or local folder).
         query_model: a separate query encoder for models trained with two (None: the same as `model`).
         max_length: token limit per text; batch_size, device, n_threads: encoding options.
+        backend: ``"torch"`` (default), ``"onnx"`` or ``"openvino"`` (exported on first use and cached, see
+            :mod:`rerankit.engines.exported`); quantize: ``"int8"`` with ``backend="onnx"``. An index built with a
+            non-torch backend is keyed apart from the torch one.
         executor, shard_size: encode the corpus on an executor's workers (``"ray"``) in shards of `shard_size`
             documents when indexing, gathered in corpus order (the same index as one process).
     """
@@ -121,9 +149,12 @@ class SpladeRetriever(IndexedRetriever):
 
     def __init__(self, model: str = DEFAULT_SPLADE_MODEL, query_model: str | None = None, max_length: int = 512,
                  batch_size: int = 16, device: str | None = None, n_threads: int | None = None,
-                 show_progress: bool = True, executor: Any = None, shard_size: int = 4096) -> None:
+                 show_progress: bool = True, executor: Any = None, shard_size: int = 4096, backend: str = "torch",
+                 quantize: str | None = None) -> None:
         if not isinstance(model, str) or not model.strip():
             raise InputError(f"model must be a Hugging Face id or a local folder, got {model!r}")
+        check_backend(backend, quantize, "the SPLADE retriever")
+        self.backend, self.quantize = backend, quantize
         if max_length < 1 or batch_size < 1:
             raise InputError(f"max_length and batch_size must be at least 1, got {max_length} and {batch_size}")
         self.model_name, self.query_model_name = model, query_model
@@ -136,7 +167,8 @@ class SpladeRetriever(IndexedRetriever):
         self._docs: list[Document] = []
 
     def _encoder(self, name: str) -> SpladeEncoder:
-        return SpladeEncoder(name, self.max_length, self.batch_size, self.device, self.n_threads, self.show_progress)
+        return SpladeEncoder(name, self.max_length, self.batch_size, self.device, self.n_threads, self.show_progress,
+                             backend=self.backend, quantize=self.quantize)
 
     @property
     def document_encoder(self) -> SpladeEncoder:
@@ -201,8 +233,11 @@ class SpladeRetriever(IndexedRetriever):
         return {q.id: ranking_from_scores(q, self._docs, ids, scores) for q, (ids, scores) in zip(qs, results)}
 
     def config(self) -> dict:
-        return {"name": self.name, "model": self.model_name, "query_model": self.query_model_name,
-                "max_length": self.max_length}
+        cfg = {"name": self.name, "model": self.model_name, "query_model": self.query_model_name,
+               "max_length": self.max_length}
+        if self.backend != "torch":  # a different encoder run: keyed apart (int8 encodes measurably differently)
+            cfg.update(backend=self.backend, quantize=self.quantize)
+        return cfg
 
     def _fingerprint(self) -> dict[str, Any]:
         vec = self.query_encoder.encode([_PROBE], "probe")
@@ -235,7 +270,7 @@ class SpladeRetriever(IndexedRetriever):
             cfg["model"] = model
         if query_model is not None:
             cfg["query_model"] = query_model
-        self = cls(**cfg, **options)
+        self = cls(**{**cfg, **options})
         self._index = SparseIndex.load(path / _INDEX_FILE)
         self._docs = load_documents(path)
         if self._index.num_docs != len(self._docs) or len(self._docs) != meta.get("num_docs"):
