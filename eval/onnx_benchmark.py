@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from rerankit.data import load_dataset
 from rerankit.engines.models import resolve_model
 from rerankit.evaluation import evaluate
@@ -33,7 +35,8 @@ from rerankit.rerankers.cross_encoder import CrossEncoderReranker
 from rerankit.retrievers.dense import DenseRetriever
 
 VARIANTS = [("rerankit torch", {}), ("rerankit onnx", {"backend": "onnx"}),
-            ("rerankit openvino", {"backend": "openvino"}), ("rerankit onnx int8", {"backend": "onnx", "quantize": "int8"})]
+            ("rerankit openvino", {"backend": "openvino"}),
+            ("rerankit onnx int8", {"backend": "onnx", "quantize": "int8"})]
 
 
 def _pairs(data_dir: str, n: int):
@@ -59,22 +62,28 @@ def _cross_encoders(model: str, batch_size: int):
     return stages
 
 
-def _st_cross_encoder(model: str, batch_size: int):
-    import torch
+def _st_cross_encoder(model: str, reference: CrossEncoderReranker):
+    """sentence-transformers' CrossEncoder on the same model, given the same (untrained) head as `reference`."""
     from sentence_transformers import CrossEncoder
 
-    torch.manual_seed(0)  # the same seed initialises the same head weights (checked against rerankit torch below)
-    return CrossEncoder(resolve_model(model), device="cpu")
+    labels = reference.model.config.num_labels  # the packaged encoder gets transformers' default of 2
+    st = CrossEncoder(resolve_model(model), device="cpu", max_length=reference.max_length, num_labels=labels)
+    st.model.classifier.load_state_dict(reference.model.classifier.state_dict())
+    return st
 
 
 def bench_cross_encoder(args) -> dict:
     rankings, n = _pairs(args.data_dir, args.pairs)
     stages = _cross_encoders(args.model, args.batch_size)
-    st = _st_cross_encoder(args.model, args.batch_size)
+    st = _st_cross_encoder(args.model, stages["rerankit torch"])
     pairs = [(r.query.text, h.doc.full_text) for r in rankings for h in r.hits]
 
     def run_st():
-        scores = st.predict(pairs, batch_size=args.batch_size, show_progress_bar=False).tolist()
+        logits = np.asarray(st.predict(pairs, batch_size=args.batch_size, show_progress_bar=False))
+        if logits.ndim == 2:  # two labels: sentence-transformers returns both; the score is P(last label)
+            e = np.exp(logits - logits.max(axis=1, keepdims=True))
+            logits = e[:, -1] / e.sum(axis=1)
+        scores = logits.tolist()
         out, k = [], 0
         for r in rankings:
             out.append(r.sorted_by(scores[k:k + len(r.hits)]))
@@ -114,7 +123,7 @@ def bench_int8_quality(args) -> dict:
     rows = {}
     for label, opts in [("torch", {}), ("onnx", {"backend": "onnx"}), ("onnx int8", {"backend": "onnx",
                                                                                      "quantize": "int8"})]:
-        retriever = DenseRetriever(args.dense_model, show_progress=False, **opts)
+        retriever = DenseRetriever(str(resolve_model(args.dense_model)), show_progress=False, **opts)
         retriever.encode_documents(["warm up"])
         t0 = time.perf_counter()
         retriever.index(docs)

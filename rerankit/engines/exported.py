@@ -22,6 +22,7 @@ import json
 import logging
 import shutil
 import tempfile
+import threading
 import types
 import warnings
 from collections.abc import Iterator, Mapping
@@ -153,9 +154,15 @@ class ExportedModule:
             config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32"}
             if n_threads:
                 config["INFERENCE_NUM_THREADS"] = int(n_threads)
-            compiled = ov.Core().compile_model(str(path), "CPU", config)
-            self._request = compiled.create_infer_request()
-            self._run = lambda feed: self._request.infer(feed)[0].copy()
+            self._compiled = ov.Core().compile_model(str(path), "CPU", config)
+            self._local = threading.local()  # an infer request is not thread-safe: one per thread
+            self._run = self._run_openvino
+
+    def _run_openvino(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self._compiled.create_infer_request()
+        return request.infer(feed)[0].copy()
 
     def run(self, inputs: Mapping[str, Any]) -> np.ndarray:
         """The output for a batch of tokenizer tensors (torch or numpy), as a float32 numpy array."""
@@ -213,8 +220,15 @@ def _build(module: Any, probe: Mapping[str, Any], folder: Path, key_parts: dict,
             manifest["probe_output"] = got.tolist()
             manifest["probe_max_abs_error_vs_torch"] = float(np.abs(got - expected).max())
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, default=str))
-        shutil.rmtree(folder, ignore_errors=True)
-        tmp.rename(folder)
+        if folder.exists():  # another process finished the same export meanwhile: keep an intact one
+            if _intact(folder):
+                return
+            shutil.rmtree(folder, ignore_errors=True)
+        try:
+            tmp.rename(folder)
+        except OSError:
+            if not _intact(folder):
+                raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
