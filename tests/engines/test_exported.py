@@ -16,7 +16,8 @@ from rerankit.errors import ConfigError, MissingDependencyError
 TEXTS = ["The tilt of Earth's axis causes the seasons.", "Bread needs flour, water, salt and yeast.", "sunlight " * 40]
 
 
-@pytest.mark.parametrize("backend,module,extra", [("onnx", "onnxruntime", "onnx"), ("openvino", "openvino", "openvino")])
+@pytest.mark.parametrize("backend,module,extra", [("onnx", "onnxruntime", "onnx"),
+                                                   ("openvino", "openvino", "openvino")])
 def test_missing_library_names_the_extra(monkeypatch, backend, module, extra):
     monkeypatch.setitem(sys.modules, module, None)  # import fails as if it were not installed
     with pytest.raises(MissingDependencyError, match=rf"pip install 'rerankit\[{extra}\]'"):
