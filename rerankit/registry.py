@@ -249,3 +249,7 @@ register("reranker", "first", "rerankit.rerankers.first:FirstReranker", aliases=
 register("reranker", "rank-r1", "rerankit.rerankers.setwise:SetwiseReranker", aliases=("rankr1", "setwise"),
          defaults={"template": "rank-r1", "model": "ielabgroup/Rank-R1-7B-v0.1"},
          help="Rank-R1 setwise: reasons, then names the best of 20 passages; heap sort of the top 10")
+register("reranker", "prp", "rerankit.rerankers.pairwise:PairwiseReranker", aliases=("pairwise", "prp-llm"),
+         defaults={"model": "meta-llama/Llama-3.1-8B-Instruct"},
+         help="PRP pairwise ranking prompting: both orders of each pair; heapsort (default), bubblesort, sliding or "
+              "allpair over the top k (llm-rankers' prompt and rule)")
