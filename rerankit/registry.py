@@ -253,3 +253,6 @@ register("reranker", "prp", "rerankit.rerankers.pairwise:PairwiseReranker", alia
          defaults={"model": "meta-llama/Llama-3.1-8B-Instruct"},
          help="PRP pairwise ranking prompting: both orders of each pair; heapsort (default), bubblesort, sliding or "
               "allpair over the top k (llm-rankers' prompt and rule)")
+register("reranker", "erank", "rerankit.rerankers.erank:ERankReranker", aliases=("e-rank",),
+         defaults={"model": "Alibaba-NLP/ERank-4B"},
+         help="ERank: reasons, then an integer 0-10 in <answer>; score = s x P(s) (instruction-aware, pointwise)")
