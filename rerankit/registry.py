@@ -256,3 +256,9 @@ register("reranker", "prp", "rerankit.rerankers.pairwise:PairwiseReranker", alia
 register("reranker", "erank", "rerankit.rerankers.erank:ERankReranker", aliases=("e-rank",),
          defaults={"model": "Alibaba-NLP/ERank-4B"},
          help="ERank: reasons, then an integer 0-10 in <answer>; score = s x P(s) (instruction-aware, pointwise)")
+register("reranker", "monot5", "rerankit.rerankers.t5:MonoT5Reranker", aliases=("mono-t5",),
+         defaults={"model": "castorini/monot5-base-msmarco"},
+         help="monoT5: seq2seq 'true'/'false' at the first decoder step, score = log P(true) (transformers only)")
+register("reranker", "duot5", "rerankit.rerankers.t5:DuoT5Reranker", aliases=("duo-t5",),
+         defaults={"model": "castorini/duot5-base-msmarco"},
+         help="duoT5: every ordered pair of the top 50, P(Document0 more relevant), sym-sum (transformers only)")
