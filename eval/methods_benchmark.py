@@ -102,7 +102,8 @@ def main() -> None:
     seconds = time.perf_counter() - t0
     setting = {"prp": f"{args.sort}, k={args.k}, {args.scoring}, passages 128 tokens",
                "erank": f"max_new_tokens={args.max_new_tokens}, passages {args.max_passage_tokens} tokens",
-               "monot5": "one pass per (query, passage)", "duot5": f"{args.depth * (args.depth - 1)} ordered pairs/query"}
+               "monot5": "one pass per (query, passage)",
+               "duot5": f"{args.depth * (args.depth - 1)} ordered pairs/query"}
     row = {"method": args.method, "model": model, "queries": len(rankings), "depth": args.depth,
            "setting": setting[args.method], "ndcg10": ndcg({r.query.id: r for r in out}, ds),
            "bm25_ndcg10": ndcg({r.query.id: r for r in rankings}, ds), "seconds": round(seconds, 1),

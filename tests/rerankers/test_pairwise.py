@@ -65,14 +65,14 @@ def test_prp_end_to_end_on_smollm(smollm_engine, dl19, scoring):
     """Mechanics on the packaged SmolLM2-135M (not trained for ranking: this shows nothing about quality)."""
     _, run = dl19
     rankings = list(run.values())[:2]
-    rr = PairwiseReranker(engine=smollm_engine, depth=4, k=2, scoring=scoring, max_passage_tokens=24,
+    rr = PairwiseReranker(engine=smollm_engine, depth=3, k=1, scoring=scoring, max_passage_tokens=24,
                           keep_history=True, progress=False)
     out = rr.rerank_many(rankings)
     for r, orig in zip(out, rankings):
-        assert sorted(r.ids()[:4]) == sorted(orig.ids()[:4]) and r.ids()[4:] == orig.ids()[4:]
+        assert sorted(r.ids()[:3]) == sorted(orig.ids()[:3]) and r.ids()[3:] == orig.ids()[3:]
         meta = r.meta["prp"]
-        assert meta["comparisons"] == len(meta["history"]) > 0
+        assert meta["comparisons"] == len(meta["history"]) == 2  # heap of 3: root vs each child, then the top 1
         assert all(h["outcome"] in ("first", "second", "conflict") for h in meta["history"])
-    looped = PairwiseReranker(engine=smollm_engine, depth=4, k=2, scoring=scoring, max_passage_tokens=24,
+    looped = PairwiseReranker(engine=smollm_engine, depth=3, k=1, scoring=scoring, max_passage_tokens=24,
                               batch_queries=False, progress=False).rerank_many(rankings)
     assert [r.ids() for r in looped] == [r.ids() for r in out]
