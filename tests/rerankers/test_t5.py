@@ -71,3 +71,31 @@ def test_registered_by_name(tiny_t5):
     rr = build("reranker", "monot5", model=str(tiny_t5), progress=False)
     assert isinstance(rr, MonoT5Reranker)
     assert isinstance(build("reranker", "duot5", model=str(tiny_t5), progress=False), DuoT5Reranker)
+
+
+def test_yaml_spec_chains_monot5_then_duot5(tiny_t5, tmp_path):
+    from rerankit.config import pipeline_from_spec
+
+    docs = [Document(d["docid"], d["text"]) for d in GOLDEN["queries"][0]["docs"]]
+    (tmp_path / "p.yaml").write_text(f"retriever: bm25\nk: 6\nrerankers:\n  - {{name: monot5, model: '{tiny_t5}'}}\n"
+                                     f"  - {{name: duot5, model: '{tiny_t5}', depth: 3}}\n")
+    pipe = pipeline_from_spec(tmp_path / "p.yaml", corpus=docs)
+    assert [type(r) for r in pipe.rerankers] == [MonoT5Reranker, DuoT5Reranker]
+    ranking = pipe.run(GOLDEN["queries"][0]["query"]).ranking
+    assert sorted(ranking.ids()) == sorted(d.id for d in docs) and ranking.meta["pairs"] == 6
+
+
+def test_cli_rerank_with_duot5(tiny_t5, tmp_path, shared_data):
+    from click.testing import CliRunner
+
+    from rerankit.cli import main
+
+    qid, docs = "1", ["31715818", "4983", "5836", "7912"]  # a SciFact query and corpus ids (small corpus: fast)
+    (tmp_path / "in.trec").write_text("".join(f"{qid} Q0 {d} {i + 1} {10 - i} bm25\n" for i, d in enumerate(docs)))
+    res = CliRunner().invoke(main, ["rerank", "--run", str(tmp_path / "in.trec"), "--dataset", "beir/scifact",
+                                    "--reranker", "duot5", "--model", str(tiny_t5), "--output",
+                                    str(tmp_path / "out.trec"), "--no-cache"],
+                             env={"RERANKIT_DATA_DIR": str(shared_data), "RERANKIT_CACHE": str(tmp_path / "c")})
+    assert res.exit_code == 0, res.output
+    out = [ln.split() for ln in (tmp_path / "out.trec").read_text().splitlines()]
+    assert sorted(r[2] for r in out) == sorted(docs) and {r[0] for r in out} == {qid}
