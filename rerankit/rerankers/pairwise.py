@@ -96,6 +96,8 @@ class PairwiseReranker(Reranker):
         return self.engine.render(messages) + str(self.template.extra["answer_prefix"])
 
     def _answers(self, prompts: list[str]) -> list[str]:
+        if not prompts:
+            return []
         if self.scoring == "generation":
             gens = self.engine.generate(prompts, GenerationParams(max_tokens=1))
             return [g.text.strip().upper() for g in gens]

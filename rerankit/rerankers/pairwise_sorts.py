@@ -30,6 +30,8 @@ def allpair(n: int, k: int) -> PairSort:
     stably), and positions that never scored follow in first-stage order.
     """
     pairs = tuple(combinations(range(n), 2))
+    if not pairs:
+        return list(range(n))
     outcomes = yield pairs
     scores: dict[int, float] = {}
     for (a, b), out in zip(pairs, outcomes):
