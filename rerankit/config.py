@@ -106,7 +106,7 @@ def _engine_key(kind: str, entry: str | Mapping[str, Any]) -> tuple[str, str, st
     registered = resolve(kind, entry["name"])
     cls = stage_class(kind, entry["name"])
     params = inspect.signature(cls.__init__).parameters
-    if "engine" not in params or "model" not in params:
+    if "engine" not in params or "model" not in params or not getattr(cls, "shares_engine", True):
         return None
     given = {k: v for k, v in entry.items() if v is not None}
     opts = {**registered.defaults, **given}

@@ -117,6 +117,7 @@ class MonoT5Reranker(Reranker):
     """monoT5: score = log P("true") over {"false", "true"} for "Query: q Document: d Relevant:" (pygaggle's)."""
 
     name = "monot5"
+    shares_engine = False  # it loads its own seq2seq model: pipeline specs must not hand it a causal-LM engine
 
     def __init__(self, model: str | None = "castorini/monot5-base-msmarco", engine: str | None = "auto",
                  engine_options: Mapping[str, Any] | None = None, template: str = "monot5",
@@ -149,6 +150,7 @@ class DuoT5Reranker(Reranker):
     """duoT5 over the top `depth` (50, as in the mono-duo pipeline): all ordered pairs, sym-sum aggregation."""
 
     name = "duot5"
+    shares_engine = False
 
     def __init__(self, model: str | None = "castorini/duot5-base-msmarco", engine: str | None = "auto",
                  engine_options: Mapping[str, Any] | None = None, template: str = "duot5",
