@@ -36,12 +36,13 @@ def _stop(proc: subprocess.Popen) -> None:
         pass
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def vllm_server(qwen, vllm_installed, tmp_path_factory):
     """``vllm serve`` of the packaged Qwen 0.5B with the settings of the in-process session engine (``vllm_qwen``:
     float32, eager, 4,096-token context, 1 GiB KV cache), served as ``qwen``; yields the ``/v1`` base URL.
 
-    Started in its own process group, ready when ``/health`` answers 200, killed at the end of the session."""
+    Started in its own process group, ready when ``/health`` answers 200, killed when the module that uses it ends
+    (module scope: the ~6 GB server is not held while the rest of the suite runs, e.g. the Ray tests)."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("vllm-serve") / "server.log"
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
