@@ -12,15 +12,11 @@ from __future__ import annotations
 from collections.abc import Generator
 from itertools import combinations
 
+from rerankit.rerankers.heap_select import heap_top_k, top_k_then_rest
+
 __all__ = ["PairSort", "allpair", "heapsort", "bubblesort", "sliding", "PAIR_SORTS"]
 
 PairSort = Generator[tuple[tuple[int, int], ...], list[str], list[int]]
-
-
-def _finish(top: list[int], n: int, k: int) -> list[int]:
-    head = top[:k]
-    seen = set(head)
-    return head + [i for i in range(n) if i not in seen]
 
 
 def allpair(n: int, k: int) -> PairSort:
@@ -42,7 +38,7 @@ def allpair(n: int, k: int) -> PairSort:
         else:
             scores[a] = scores.get(a, 0.0) + 0.5
             scores[b] = scores.get(b, 0.0) + 0.5
-    return _finish(sorted(scores, key=lambda i: scores[i], reverse=True), n, k)
+    return top_k_then_rest(sorted(scores, key=lambda i: scores[i], reverse=True), n, k)
 
 
 def heapsort(n: int, k: int) -> PairSort:
@@ -65,16 +61,7 @@ def heapsort(n: int, k: int) -> PairSort:
             arr[i], arr[largest] = arr[largest], arr[i]
             i = largest
 
-    for i in range(n // 2, -1, -1):
-        yield from heapify(n, i)
-    ranked = 0
-    for i in range(n - 1, 0, -1):
-        arr[i], arr[0] = arr[0], arr[i]
-        ranked += 1
-        if ranked == k:
-            break
-        yield from heapify(i, 0)
-    return _finish(list(reversed(arr)), n, k)
+    return (yield from heap_top_k(arr, k, n // 2, heapify))
 
 
 def bubblesort(n: int, k: int) -> PairSort:
@@ -97,7 +84,7 @@ def bubblesort(n: int, k: int) -> PairSort:
             if not changed:
                 last_end -= 1
             current -= 1
-    return _finish(ranking, n, k)
+    return top_k_then_rest(ranking, n, k)
 
 
 def sliding(n: int, k: int) -> PairSort:
@@ -109,7 +96,7 @@ def sliding(n: int, k: int) -> PairSort:
             out = yield ((ranking[current], ranking[current - 1]),)
             if out[0] == "first":
                 ranking[current - 1], ranking[current] = ranking[current], ranking[current - 1]
-    return _finish(ranking, n, k)
+    return top_k_then_rest(ranking, n, k)
 
 
 PAIR_SORTS = {"allpair": allpair, "heapsort": heapsort, "bubblesort": bubblesort, "sliding": sliding}

@@ -19,6 +19,7 @@ from typing import Any
 from rerankit.engines.base import Capability, Engine, GenerationParams, Prompt
 from rerankit.errors import ConfigError
 from rerankit.rerankers.base import Reranker
+from rerankit.rerankers.heap_select import heap_top_k, top_k_then_rest
 from rerankit.rerankers.permutation import RepairCounts, extract_answer, normalize_digits, total_repairs
 from rerankit.rerankers.templates import load_template
 from rerankit.rerankers.waves import run_waves
@@ -50,17 +51,7 @@ def heapsort(n: int, num_child: int, k: int) -> Sort:
             arr[i], arr[largest] = arr[largest], arr[i]
             i = largest
 
-    for i in range(n // num_child, -1, -1):
-        yield from heapify(n, i)
-    ranked = 0
-    for i in range(n - 1, 0, -1):
-        arr[i], arr[0] = arr[0], arr[i]
-        ranked += 1
-        if ranked == k:
-            break
-        yield from heapify(i, 0)
-    top = list(reversed(arr))[:k]
-    return top + [i for i in range(n) if i not in set(top)]
+    return (yield from heap_top_k(arr, k, n // num_child, heapify))
 
 
 def bubblesort(n: int, num_child: int, k: int) -> Sort:
@@ -83,8 +74,7 @@ def bubblesort(n: int, num_child: int, k: int) -> Sort:
             if start == i:
                 break
             end = start + 1
-    top = ranking[: min(k, n)]
-    return top + [i for i in range(n) if i not in set(top)]
+    return top_k_then_rest(ranking, n, k)
 
 
 SORTS = {"heapsort": heapsort, "bubblesort": bubblesort}
