@@ -1,6 +1,7 @@
 """`rerankit serve` as a real process on localhost: readiness, batching under concurrency, body limits on a
 chunked upload, graceful shutdown on SIGTERM (in-flight requests finish, then the models are released), a failed
-load that ends the process, load shedding past --max-queue, and requests dropped when their client hangs up."""
+load that ends the process, and load shedding past --max-queue. Requests dropped when their client hangs up are
+tested deterministically in test_hangup.py."""
 
 from __future__ import annotations
 
@@ -186,42 +187,3 @@ def test_past_max_queue_requests_are_shed_with_503_and_retry_after(narrow_server
     assert after["shed"] - before["shed"] == codes.count(503)
     assert after["completed"] - before["completed"] == codes.count(200)
     assert after["in_flight"] == 0 and after["max_queue"] == 3
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="timing-dependent on a quiet machine: the impatient requests sometimes reach "
-                   "the model before the slow one, or one hang-up is not yet counted; passes under load; needs a "
-                   "deterministic rewrite (a stage that blocks on an event)")
-def test_requests_whose_client_hangs_up_are_dropped_and_not_computed(narrow_server, scifact_docs):
-    proc, base = narrow_server
-    before = _stats(base)
-
-    async def scenario():
-        async with httpx.AsyncClient(base_url=base, timeout=300) as c:
-            busy = asyncio.create_task(c.post("/rerank", json=_slow_rerank_body(scifact_docs)))
-            # wait until the slow request is admitted, then give it time to reach the model (parsing 100 long
-            # passages can take longer than a fixed short sleep), so the next ones queue behind it
-            deadline = time.monotonic() + 60
-            while (await c.get("/stats")).json()["requests"]["in_flight"] < 1 and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(0.3)
-            async with httpx.AsyncClient(base_url=base, timeout=0.5) as impatient:
-                gone = await asyncio.gather(*(impatient.post("/search", json={"query": q, "k": 3})
-                                              for q in ("stem cells", "insulin")), return_exceptions=True)
-            return await busy, gone
-
-    busy, gone = asyncio.run(scenario())
-    assert busy.status_code == 200
-    assert all(isinstance(g, httpx.TimeoutException) for g in gone), gone
-    deadline = time.monotonic() + 30
-    while True:  # the server notices the hang-ups, then drops the queued items when it reaches them
-        after = _stats(base)
-        dropped = after["requests"]["not_computed"] - before["requests"]["not_computed"]
-        if (after["requests"]["in_flight"] == 0 and dropped >= 2) or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    req, rr = after["requests"], after["stages"]["rerank"]
-    assert req["disconnected"] - before["requests"]["disconnected"] == 2
-    assert req["not_computed"] - before["requests"]["not_computed"] == 2
-    assert rr["items"] - before["stages"]["rerank"]["items"] == 1  # only the request whose client stayed
-    assert httpx.post(f"{base}/search", json={"query": "insulin", "k": 2}, timeout=120).status_code == 200
