@@ -10,6 +10,8 @@ per method: Kendall tau of the final top-`depth` orders (mean over queries) and 
 
 ``--loop`` then times, on vLLM only, ``rankgpt`` and ``rank-r1`` with all queries' windows/comparisons in one
 ``generate`` call per wave (``batch_queries=True``) against one query at a time, on `--loop-queries` queries.
+Every vLLM timing starts from an empty prefix cache (``LLM.reset_prefix_cache``): without the reset, a timing that
+follows another over the same windows finds all their prompts cached and looks faster than it is.
 
     python eval/vllm_benchmark.py --data-dir ../shared/data --queries 4 --depth 20 --loop --loop-queries 8 \\
         --out eval/results/vllm_benchmark.json
@@ -53,6 +55,11 @@ def build(method: str, engine, args, batch_queries: bool = True):
 
 
 def timed(rr, rankings) -> tuple[float, float, list]:
+    """Seconds for one rerank_many, the load average before it, the output. Starts from an empty vLLM prefix cache,
+    so a run never reuses the prompts an earlier timing of the same windows left in the cache."""
+    llm = getattr(rr.engine, "llm", None)
+    if llm is not None and hasattr(llm, "reset_prefix_cache"):
+        llm.reset_prefix_cache()
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
     out = rr.rerank_many(rankings)
