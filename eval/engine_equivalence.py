@@ -165,8 +165,8 @@ def main() -> None:
         assert [h["prompt"] for h in w] == [h["prompt"] for h in ref_w], f"{name} saw different FIRST prompts"
         same = sum(a["permutation"] == b["permutation"] for a, b in zip(w, ref_w))
         lp = max(abs(a["logprobs"][k] - b["logprobs"][k]) for a, b in zip(w, ref_w) for k in b["logprobs"])
-        print(f"| {name} | {max(diffs):.4f} | {sum(diffs) / len(diffs):.4f} | {sum(taus) / len(taus):.3f} | "
-              f"{same}/{len(ref_w)} | {lp:.4f} | {times[name]:.1f} | {loads[name]:.1f} |")
+        print(f"| {name} | {max(diffs):.1e} | {sum(diffs) / len(diffs):.1e} | {sum(taus) / len(taus):.3f} | "
+              f"{same}/{len(ref_w)} | {lp:.1e} | {times[name]:.1f} | {loads[name]:.1f} |")
 
 
 if __name__ == "__main__":
