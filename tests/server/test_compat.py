@@ -160,6 +160,32 @@ def test_cohere_sdk_against_a_real_server(two_reranker_server, minilm, scifact_d
     assert "it serves 'cross-encoder', 'multivector', 'pipeline'" in info.value.body["error"]
 
 
+@pytest.mark.slow
+def test_llamaindex_hosted_rerank_postprocessors_against_a_real_server(two_reranker_server, scifact_docs):
+    """LlamaIndex's CohereRerank (the cohere SDK's v1 client) and JinaRerank (its own `requests` call to
+    `{base_url}/rerank`), both unchanged and pointed at this server, return the server's own order and scores."""
+    cohere_rerank = pytest.importorskip("llama_index.postprocessor.cohere_rerank")  # the dev extra installs them
+    jina_rerank = pytest.importorskip("llama_index.postprocessor.jinaai_rerank")
+    from llama_index.core.schema import NodeWithScore, TextNode
+
+    base = two_reranker_server
+    texts = [d.text[:300] for d in scifact_docs[20:28]]
+    query = "vitamin D deficiency"
+    direct = httpx.post(f"{base}/v2/rerank", timeout=120, json={"model": "multivector", "query": query,
+                                                                 "documents": texts}).json()["results"]
+    nodes = [NodeWithScore(node=TextNode(text=t, id_=f"n{i}"), score=0.0) for i, t in enumerate(texts)]
+    clients = [cohere_rerank.CohereRerank(top_n=3, model="multivector", api_key="unused", base_url=base),
+               jina_rerank.JinaRerank(top_n=3, model="multivector", api_key="unused", base_url=f"{base}/v1")]
+    for post in clients:
+        kept = post.postprocess_nodes(nodes, query_str=query)
+        assert [n.node.node_id for n in kept] == [f"n{r['index']}" for r in direct[:3]], type(post).__name__
+        assert [n.score for n in kept] == pytest.approx([r["relevance_score"] for r in direct[:3]], rel=1e-6)
+    # a model this server does not configure: Jina's client raises with the server's message
+    with pytest.raises(RuntimeError):
+        jina_rerank.JinaRerank(top_n=2, model="jina-reranker-v2-base-multilingual", api_key="unused",
+                               base_url=f"{base}/v1").postprocess_nodes(nodes, query_str=query)
+
+
 def _ranking(query: str, texts: list[str]) -> Ranking:
     n = len(texts)
     return Ranking(Query("q", query), tuple(Hit(Document(str(i), t), float(n - i)) for i, t in enumerate(texts)))
