@@ -3,6 +3,10 @@ relevance score 0-10; the ranking score is s x P(s), the integer times the proba
 
 All pairs of all queries are generated in one batched call (the engine batches), then one batched forward pass reads
 P(s) right after ``<answer>`` in the model's own output (teacher-forced; exact on every engine with logprobs).
+
+The parse and score rule (last ``<answer>``, an integer 0-10, else 0; P of the integer's first token) is rerankit's
+reading of the paper (section 3.2): the model card's scoring lines (examples/ERank_vLLM.py @ c2e0fef) are in no copy
+readable here, so no golden checks them (docs/rerankers.md, "ERank", says what was searched).
 """
 
 from __future__ import annotations
