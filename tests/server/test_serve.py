@@ -42,6 +42,9 @@ def _wait_ready(proc: subprocess.Popen, base: str) -> None:
         except httpx.TransportError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
+            if proc.poll() is None:  # past the deadline and still alive: stop it, or reading its output blocks forever
+                proc.terminate()
+                proc.wait(30)
             raise AssertionError(f"server did not become ready: {proc.stdout.read() if proc.stdout else ''}")
         time.sleep(0.2)
 
