@@ -412,17 +412,28 @@ def read_rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def run_worker(cmd: list[str], timeout: float, max_rss: float) -> tuple[int, str]:
-    """Run a measurement subprocess; kill it when it passes `max_rss` bytes or `timeout` seconds."""
+def _available_bytes() -> int:
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return 1 << 62
+
+
+def run_worker(cmd: list[str], timeout: float, max_rss: float, min_available: float) -> tuple[int, str]:
+    """Run a measurement subprocess; kill it when it passes `max_rss` bytes or `timeout` seconds, or when the
+    machine's available memory falls under `min_available` bytes (the machine is shared: never push others into
+    the OOM killer)."""
     proc = subprocess.Popen(cmd)
-    start, worst = time.time(), 0
+    start = time.time()
     while proc.poll() is None:
-        rss = _status("VmRSS", str(proc.pid))
-        worst = max(worst, rss)
-        if rss > max_rss or time.time() - start > timeout:
+        rss, free = _status("VmRSS", str(proc.pid)), _available_bytes()
+        why = (f"its RSS reached {rss / 2**30:.1f} GiB (limit {max_rss / 2**30:.1f})" if rss > max_rss else
+               f"the machine had only {free / 2**30:.1f} GiB available" if free < min_available else
+               f"it ran over {timeout:.0f} s" if time.time() - start > timeout else "")
+        if why:
             proc.kill()
             proc.wait()
-            why = f"RSS {rss / 2**30:.1f} GiB over the limit" if rss > max_rss else f"over {timeout:.0f} s"
             return -9, why
         time.sleep(0.5)
     return proc.returncode, ""
@@ -444,6 +455,8 @@ def main() -> None:
     ap.add_argument("--out-dir", type=Path, default=HERE / "results")
     ap.add_argument("--timeout", type=float, default=5400, help="seconds per measurement")
     ap.add_argument("--max-rss-gb", type=float, default=9.0)
+    ap.add_argument("--min-available-gb", type=float, default=1.0,
+                    help="stop a measurement when the machine's available memory falls below this")
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--worker", nargs=3, metavar=("KIND", "SIDE", "SIZE"), help=argparse.SUPPRESS)
     ap.add_argument("--result", type=Path, help=argparse.SUPPRESS)
@@ -476,7 +489,8 @@ def main() -> None:
                              or not calib_path.is_file()):
             print("calibration: encoding real passages with all-MiniLM-L6-v2 and splade-tiny", flush=True)
             rc, why = run_worker([*base, "--worker", "calibration", "-", "0", "--result", str(result)],
-                                 args.timeout, args.max_rss_gb * 2**30)
+                                 args.timeout, args.max_rss_gb * 2**30,
+                                 args.min_available_gb * 2**30)
             if rc != 0:
                 sys.exit(f"calibration failed ({why or f'exit {rc}'})")
             calib_path.write_text(json.dumps(json.loads(result.read_text()), indent=2) + "\n")
@@ -492,7 +506,7 @@ def main() -> None:
                     result.unlink(missing_ok=True)
                     print(f"{size:>9,} {kind:<10} {side:<8} measuring...", flush=True)
                     rc, why = run_worker([*base, "--worker", kind, side, str(size), "--result", str(result)],
-                                         args.timeout, args.max_rss_gb * 2**30)
+                                         args.timeout, args.max_rss_gb * 2**30, args.min_available_gb * 2**30)
                     if rc != 0 or not result.is_file():
                         print(f"{size:>9,} {kind:<10} {side:<8} NOT MEASURED: {why or f'exit {rc}'}", flush=True)
                         continue
