@@ -477,6 +477,7 @@ def main() -> None:
 
     rows_path = args.out_dir / "scaling.jsonl"
     calib_path = args.out_dir / "scaling_calibration.json"
+    failed_path = args.out_dir / "scaling_not_measured.jsonl"
     if not args.report_only:
         if args.data_dir is None:
             ap.error("--data-dir (or RERANKIT_DATA_DIR) is needed to generate the corpora")
@@ -508,7 +509,11 @@ def main() -> None:
                     rc, why = run_worker([*base, "--worker", kind, side, str(size), "--result", str(result)],
                                          args.timeout, args.max_rss_gb * 2**30, args.min_available_gb * 2**30)
                     if rc != 0 or not result.is_file():
-                        print(f"{size:>9,} {kind:<10} {side:<8} NOT MEASURED: {why or f'exit {rc}'}", flush=True)
+                        why = why or f"exit status {rc}"
+                        print(f"{size:>9,} {kind:<10} {side:<8} NOT MEASURED: {why}", flush=True)
+                        with open(failed_path, "a") as f:
+                            f.write(json.dumps({**probe, "why": why, "at": time.strftime("%H:%M UTC", time.gmtime()),
+                                                "load": list(os.getloadavg())}) + "\n")
                         continue
                     row = json.loads(result.read_text())
                     with open(rows_path, "a") as f:
@@ -517,7 +522,7 @@ def main() -> None:
                           f"({row['build_cpu_s']:.1f} CPU s), peak {row['build_peak_rss_bytes'] / 2**30:.2f} GiB, "
                           f"disk {row['disk_bytes'] / 2**20:.0f} MiB, {row['qps_cpu']:.0f} q/CPU-s", flush=True)
     write_report(read_rows(rows_path), json.loads(calib_path.read_text()) if calib_path.is_file() else None,
-                 args.work_dir / "topids", args.out_dir)
+                 args.work_dir / "topids", args.out_dir, read_rows(failed_path))
 
 
 if __name__ == "__main__":

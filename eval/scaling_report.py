@@ -127,10 +127,22 @@ def calibration_lines(calib: dict | None) -> list[str]:
             "vocabulary: the synthetic SPLADE vectors follow these."]
 
 
-def write_report(rows: list[dict], calib: dict | None, topids: Path, out_dir: Path) -> None:
+def not_measured(latest: dict[tuple, dict], failed: list[dict]) -> list[str]:
+    """The attempts that did not give a row (and were not measured later)."""
+    lines = []
+    for f in failed:
+        if (f["size"], f["kind"], f["side"]) not in latest:
+            lines.append(f"- not measured: {f['size']:,} documents, {KIND_LABEL[f['kind']]}, {f['side']}: stopped "
+                         f"because {f['why']} (at {f['at']}, load {f['load'][0]:.1f})")
+    return [*dict.fromkeys(lines), ""] if lines else []
+
+
+def write_report(rows: list[dict], calib: dict | None, topids: Path, out_dir: Path,
+                 failed: list[dict] = ()) -> None:
     latest = _latest(rows)
-    lines = ["# Scaling (eval/scaling.py)", "", *table(latest), "", "Growth exponent e (metric ~ N^e; 1 = linear):",
-             "", *growth(latest), "", *agreement(latest, topids), "", *calibration_lines(calib)]
+    lines = ["# Scaling (eval/scaling.py)", "", *table(latest), "", *not_measured(latest, list(failed)),
+             "Growth exponent e (metric ~ N^e; 1 = linear):", "", *growth(latest), "", *agreement(latest, topids), "",
+             *calibration_lines(calib)]
     text = "\n".join(lines) + "\n"
     (out_dir / "scaling.md").write_text(text, encoding="utf-8")
     if latest:
