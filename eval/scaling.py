@@ -504,6 +504,7 @@ def main() -> None:
                     if _key(probe) in done:
                         print(f"{size:>9,} {kind:<10} {side:<8} already measured", flush=True)
                         continue
+                    result = args.work_dir / f"result-{size}-{kind}-{side}.json"  # runs may go side by side
                     result.unlink(missing_ok=True)
                     print(f"{size:>9,} {kind:<10} {side:<8} measuring...", flush=True)
                     rc, why = run_worker([*base, "--worker", kind, side, str(size), "--result", str(result)],
