@@ -26,6 +26,10 @@ def _load(r: dict) -> str:
     return f"{r['load_start'][0]:.1f} -> {r['load_end'][0]:.1f}"
 
 
+def _num(v: float) -> str:
+    return f"{v:,.2f}" if v < 10 else f"{v:,.1f}"
+
+
 def table(rows: dict[tuple, dict]) -> list[str]:
     lines = ["| documents | index | side | index wall s | index CPU s | peak RSS GiB (inputs) | disk MiB (doc store) "
              "| q/s wall | q/CPU-s | load (1 min) |", "|---|---|---|---|---|---|---|---|---|---|"]
@@ -33,7 +37,7 @@ def table(rows: dict[tuple, dict]) -> list[str]:
                                                                       kv[0][2] != "rerankit")):
         who = "rerankit" if side == "rerankit" else r["peer"]
         store = f" ({r['docstore_bytes'] / 2**20:,.0f})" if r["docstore_bytes"] else ""
-        lines.append(f"| {size:,} | {KIND_LABEL[kind]} | {who} | {r['build_wall_s']:,.1f} | {r['build_cpu_s']:,.1f} "
+        lines.append(f"| {size:,} | {KIND_LABEL[kind]} | {who} | {_num(r['build_wall_s'])} | {_num(r['build_cpu_s'])} "
                      f"| {r['build_peak_rss_bytes'] / 2**30:.2f} ({r['inputs_rss_bytes'] / 2**30:.2f}) "
                      f"| {r['disk_bytes'] / 2**20:,.0f}{store} | {r['qps_wall']:,.0f} | {r['qps_cpu']:,.0f} "
                      f"| {_load(r)} |")
@@ -70,8 +74,8 @@ def agreement(rows: dict[tuple, dict], topids: Path) -> list[str]:
             if a.is_file() and b.is_file():
                 x, y = np.load(a), np.load(b)
                 same = float(np.mean([(u == v).all() for u, v in zip(x, y)]))
-                overlap = float(np.mean([len(set(u[u >= 0]) & set(v[v >= 0])) / max(1, (v >= 0).sum())
-                                         for u, v in zip(x, y)]))
+                overlap = float(np.mean([len(set(u[u >= 0]) & set(v[v >= 0])) / (v >= 0).sum() if (v >= 0).any()
+                                         else float(not (u >= 0).any()) for u, v in zip(x, y)]))
                 lines.append(f"| {size:,} | {KIND_LABEL[kind]} | rerankit vs peer: identical top-10 lists / mean "
                              f"top-10 overlap ({len(x)} queries) | {same:.2f} / {overlap:.3f} |")
         flat, hnsw = topids / f"{size}-dense-flat-peer.npy", topids / f"{size}-dense-hnsw-peer.npy"
