@@ -136,8 +136,8 @@ def not_measured(latest: dict[tuple, dict], failed: list[dict]) -> list[str]:
     lines = []
     for f in failed:
         if (f["size"], f["kind"], f["side"]) not in latest:
-            lines.append(f"- not measured: {f['size']:,} documents, {KIND_LABEL[f['kind']]}, {f['side']}: stopped "
-                         f"because {f['why']} (at {f['at']}, load {f['load'][0]:.1f})")
+            lines.append(f"- not measured: {f['size']:,} documents, {KIND_LABEL[f['kind']]}, {f['side']}: "
+                         f"{f['why']} ({f['at']}, load {f['load'][0]:.1f})")
     return [*dict.fromkeys(lines), ""] if lines else []
 
 
