@@ -17,6 +17,7 @@ work (Lucene with n_threads=2, batch_search's pool) it is total CPU work, not la
 before and after. Writes Markdown to eval/results/speed.md (or `--out`).
 
     python eval/speed_benchmark.py --data-dir ../shared/data [--skip-lucene]
+    python eval/speed_benchmark.py --data-dir ../shared/data --only evaluation --out eval/results/speed_eval.md
 """
 
 from __future__ import annotations
@@ -175,6 +176,8 @@ def main() -> None:
     ap.add_argument("-k", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--skip-lucene", action="store_true")
+    ap.add_argument("--only", choices=["bm25", "lucene", "evaluation"], action="append",
+                    help="run only these groups of rows (repeatable); default: all (Lucene unless --skip-lucene)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "speed.md")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -182,13 +185,19 @@ def main() -> None:
     load_before = os.getloadavg()
     ds = load_dataset("beir/scifact", data_dir=args.data_dir)
     docs, queries = list(ds.corpus.values()), list(ds.queries.values())
-    rows = bm25_rows(docs, queries, ds.qrels, args.k, args.rounds)
-    print("\n".join(" | ".join(r) for r in rows), flush=True)
-    if not args.skip_lucene:
+    groups = set(args.only or ["bm25", "evaluation"] + ([] if args.skip_lucene else ["lucene"]))
+    rows: list[list[str]] = []
+    t_index = None
+    if "bm25" in groups:
+        rows += bm25_rows(docs, queries, ds.qrels, args.k, args.rounds)
         t_index = float(rows[-1][1].split()[0])
-        rows += lucene_rows(docs, queries, args.k, args.rounds, t_index)
-        print("\n".join(" | ".join(r) for r in rows[-3:]), flush=True)
-    rows += evaluation_rows(docs, queries, ds.qrels, args.rounds)
+        print("\n".join(" | ".join(r) for r in rows), flush=True)
+    if "lucene" in groups:
+        lucene = lucene_rows(docs, queries, args.k, args.rounds, t_index)
+        rows += lucene
+        print("\n".join(" | ".join(r) for r in lucene), flush=True)
+    if "evaluation" in groups:
+        rows += evaluation_rows(docs, queries, ds.qrels, args.rounds)
     load_after = os.getloadavg()
 
     lines = [f"Load average (1/5/15 min) before: {' / '.join(f'{v:.1f}' for v in load_before)}; after: "

@@ -68,30 +68,43 @@ def ensure_numba_cache() -> str | None:
     return str(FALLBACK_CACHE)
 
 
-def _to_arrays(ranked: Sequence[Sequence[str]], qrels: Sequence[Mapping[str, int]]) -> tuple[Any, Any]:
+def _to_arrays(ranked: Sequence[Sequence[str]], qrels: Sequence[Mapping[str, int]],
+               ranks: Sequence[Mapping[str, int] | None] | None = None) -> tuple[Any, Any]:
     """Per-query (run, qrels) arrays of ``[doc_index, value]`` rows in the order ranx's metrics expect.
 
     Run rows follow the given order (already trec_eval's) with strictly decreasing scores; qrels rows are sorted
     by grade, highest first (ranx's ideal DCG reads them in that order). Document indices are per query (a metric
     only matches a query's run against its own judgements): judged documents are 0..m-1, each other document a
-    distinct negative number. Python only lines up flat lists; one compiled loop cuts them into numba lists.
+    distinct negative number (-1 - its position in the flat run). Python only finds the judged documents in each
+    run, hashing each document id once: through `ranks` (a query's document id -> rank dict, when the caller has
+    one) when the query has fewer judgements than documents, else through the judgements. Numpy fills the rest
+    and one compiled loop cuts the flat arrays into numba lists.
     """
     import numpy as np
 
-    run_index: list[int] = []
-    run_lengths: list[int] = []
+    run_starts = _starts([len(docs) for docs in ranked])
+    index = -1.0 - np.arange(int(run_starts[-1]), dtype=np.float64)  # every document unjudged to begin with
+    where: list[int] = []
+    which: list[int] = []
     grades: list[int] = []
     rel_lengths: list[int] = []
-    for docs, judged in zip(ranked, qrels):
-        position = dict(zip(judged, range(len(judged))))
-        run_index.extend(map(position.get, docs, repeat(-1, len(docs))))
-        run_lengths.append(len(docs))
+    for start, docs, judged, rank in zip(run_starts.tolist(), ranked, qrels, ranks or repeat(None)):
+        if rank is not None and len(judged) <= len(docs):
+            for j, docid in enumerate(judged):
+                at = rank.get(docid)
+                if at is not None:
+                    where.append(start + at)
+                    which.append(j)
+        elif judged:
+            position = dict(zip(judged, range(len(judged))))
+            for at, j in enumerate(map(position.get, docs), start):
+                if j is not None:
+                    where.append(at)
+                    which.append(j)
         grades.extend(judged.values())
         rel_lengths.append(len(judged))
-    index = np.asarray(run_index, dtype=np.float64)
-    unjudged = index < 0
-    index[unjudged] = -1.0 - np.flatnonzero(unjudged)  # distinct, and never a judged document's index
-    return _compiled_rows()(index, _starts(run_lengths), np.asarray(grades, dtype=np.float64), _starts(rel_lengths))
+    index[where] = which
+    return _compiled_rows()(index, run_starts, np.asarray(grades, dtype=np.float64), _starts(rel_lengths))
 
 
 def _starts(lengths: list[int]) -> Any:
@@ -139,8 +152,10 @@ def _compiled_rows() -> Any:
 
 
 def ranx_scores(ranked: Sequence[Sequence[str]], qrels: Sequence[Mapping[str, int]], metrics: Sequence[Metric],
-                relevance_level: int) -> dict[str, list[float]]:
-    """Per-query values (aligned with the inputs) of every ranx-backed metric; only those families compile."""
+                relevance_level: int, ranks: Sequence[Mapping[str, int] | None] | None = None
+                ) -> dict[str, list[float]]:
+    """Per-query values (aligned with the inputs) of every ranx-backed metric; only those families compile.
+    `ranks` optionally gives each query's document id -> rank dict (saves hashing every document again)."""
     ensure_numba_cache()
     from ranx import metrics as rm
 
@@ -148,7 +163,7 @@ def ranx_scores(ranked: Sequence[Sequence[str]], qrels: Sequence[Mapping[str, in
                  "recall": rm.recall, "p": rm.precision}
     from numba.core.errors import NumbaTypeSafetyWarning
 
-    runs, rels = _to_arrays(ranked, qrels)
+    runs, rels = _to_arrays(ranked, qrels, ranks)
     out: dict[str, list[float]] = {}
     for metric in metrics:
         if metric.ranx_name is None:

@@ -37,21 +37,29 @@ def ranked_ids(run: RunLike) -> dict[str, list[str]]:
     inf only inside a Ranking, whose order is its hit order). A query's scores are checked through their sum, one
     by one only when the sum is not finite.
     """
+    return _ranked(run)[0]
+
+
+def _ranked(run: RunLike) -> tuple[dict[str, list[str]], dict[str, dict[str, int]]]:
+    """:func:`ranked_ids`, plus each Ranking's document id -> rank dict (the duplicate check builds it, and the
+    evaluation reuses it to find the judged documents)."""
     if not isinstance(run, Mapping):
         raise InputError(f"a run must be a dict of query id -> Ranking or {{docid: score}}, got {type(run).__name__}")
     if not run:
         raise InputError("the run is empty: it has no queries to evaluate")
     out: dict[str, list[str]] = {}
+    ranks: dict[str, dict[str, int]] = {}
     for qid, entry in run.items():
         qid = str(qid)
         if isinstance(entry, Ranking):
             ids = entry.ids()
-            if len(set(ids)) != len(ids):
+            rank = dict(zip(ids, range(len(ids))))
+            if len(rank) != len(ids):
                 raise InputError(f"query {qid!r}: the ranking holds the same document more than once")
             total = sum(entry.score_list())  # NaN when a score is NaN (or inf meets -inf, then checked one by one)
             if total != total:
                 _refuse_score(qid, zip(ids, entry.score_list()), math.isnan)
-            out[qid] = ids
+            out[qid], ranks[qid] = ids, rank
         elif isinstance(entry, Mapping):
             clean = _plain_scores(qid, entry)
             if not math.isfinite(sum(clean.values())):  # a NaN or inf score, or an overflowing sum
@@ -60,7 +68,7 @@ def ranked_ids(run: RunLike) -> dict[str, list[str]]:
         else:
             raise InputError(f"query {qid!r}: a run maps query ids to a Ranking or to {{docid: score}}, "
                              f"got {type(entry).__name__}")
-    return out
+    return out, ranks
 
 
 def _plain_scores(qid: str, entry: Mapping[str, Any]) -> dict[str, float]:
@@ -142,11 +150,11 @@ def evaluate_per_query(run: RunLike, qrels: QrelsLike, metrics: str | Sequence[s
     """
     level = _check_level(relevance_level)
     parsed: list[Metric] = [parse_metric(m) for m in parse_metrics(metrics)]
-    ranked = ranked_ids(run)
+    ranked, ranks = _ranked(run)
     qids = judged_queries(ranked, qrels)
     lists = [ranked[q] for q in qids]
     judgements = [_grades(q, qrels[q]) for q in qids]
-    values = ranx_scores(lists, judgements, parsed, level)
+    values = ranx_scores(lists, judgements, parsed, level, [ranks.get(q) for q in qids])
     out: dict[str, dict[str, float]] = {}
     for metric in parsed:
         if metric.family == "judged":

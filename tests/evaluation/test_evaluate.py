@@ -185,3 +185,26 @@ def test_negative_grades_as_trec_eval() -> None:
     qrels = {"q": {"a": -1, "b": 1, "c": 2}}
     run = {"q": {"a": 3.0, "b": 2.0, "x": 1.0}}
     assert_equal_to_pytrec(run, qrels, ["ndcg@10", "ndcg", "map", "p@2", "mrr", "judged@3"], 1)
+
+
+@pytest.mark.parametrize("name,cut", [("dl19-bm25", 100), ("dl19-bm25", 3), ("trec-covid", 20)])
+def test_values_equal_ranx_itself_for_rankings_and_dicts(cases, name: str, cut: int) -> None:
+    """The fast array building (judged documents found through each ranking's rank dict, or through the qrels when
+    a query has more judgements than documents, as DL19 and TREC-COVID do at short depths) gives ranx's own values
+    bit for bit, from Rankings and from score dicts alike."""
+    from ranx import Qrels
+    from ranx import Run as RanxRun
+    from ranx import evaluate as ranx_evaluate
+
+    run, qrels = cases[name]
+    cut_run = {q: r.top(cut) for q, r in list(run.items())[:15]}
+    strict = {q: {d: float(len(r) - i) for i, d in enumerate(r.ids())} for q, r in cut_run.items()}  # no ties
+    judged = {q: qrels[q] for q in strict}
+    metrics = ["ndcg@10", "ndcg", "map", "mrr", "recall@100", "p@10"]
+    names = {"ndcg": "ndcg", "ndcg@10": "ndcg@10", "map": "map", "mrr": "mrr", "recall@100": "recall@100",
+             "p@10": "precision@10"}
+    theirs = ranx_evaluate(Qrels(judged), RanxRun(strict), [names[m] for m in metrics], make_comparable=True)
+    for form in (cut_run, strict):
+        ours = evaluate(form, judged, metrics)
+        assert {m: ours[m] for m in metrics} == pytest.approx({m: float(theirs[names[m]]) for m in metrics},
+                                                               abs=1e-15, rel=0)
