@@ -35,8 +35,10 @@ from rerankit.rerankers.cross_encoder import CrossEncoderReranker
 from rerankit.retrievers.dense import DenseRetriever
 
 VARIANTS = [("rerankit torch", {}), ("rerankit onnx", {"backend": "onnx"}),
+            ("rerankit onnx, plain graph", {"backend": "onnx", "optimize": False}),
             ("rerankit openvino", {"backend": "openvino"}),
-            ("rerankit onnx int8", {"backend": "onnx", "quantize": "int8"})]
+            ("rerankit onnx int8", {"backend": "onnx", "quantize": "int8"}),
+            ("rerankit onnx int8, plain graph", {"backend": "onnx", "quantize": "int8", "optimize": False})]
 
 
 def _pairs(data_dir: str, n: int):
@@ -113,6 +115,10 @@ def bench_cross_encoder(args) -> dict:
                        "same_top10": sum(a.ids()[:10] == b.ids()[:10] for a, b in zip(out, ref)),
                        "queries": len(ref), "max_abs_score_diff": max(abs(scores[k] - ref_scores[k])
                                                                       for k in ref_scores)}
+    for label, stage in stages.items():  # what the export's graph optimiser fused (onnx variants)
+        manifest = getattr(stage.model, "manifest", {})
+        if "optimized" in manifest:
+            rows[label]["fused_operators"] = manifest["fused_operators"] if manifest["optimized"] else {}
     peer = rows["sentence-transformers CrossEncoder (torch)"]["pairs_per_s"]
     for row in rows.values():
         row["x_sentence_transformers"] = row["pairs_per_s"] / peer

@@ -6,12 +6,20 @@ that runs on ``backend="onnx"`` (ONNX Runtime) or ``"openvino"``, optionally wit
 (``torch.onnx.export``); OpenVINO converts that file with ``openvino.convert_model``. Optimum and
 sentence-transformers' ``backend="onnx"`` need an older transformers than rerankit's stack, so they are not used.
 
+On ``backend="onnx"`` the exported graph is first passed through ONNX Runtime's transformer optimiser
+(``onnxruntime.transformers.optimizer``: attention, embedding-LayerNorm, skip-LayerNorm and GELU fusion) when the
+model's ``config.model_type`` is one it knows (:data:`ORT_MODEL_TYPES`), and before int8 quantisation; the model is
+exported with eager attention for that (the pattern the fusions match). ``optimize=False`` keeps the plain graph. An
+optimised graph that does not reproduce the torch output on the probe within `FP32_TOLERANCE` is dropped for the
+plain one (recorded in the manifest as ``optimized: false``).
+
 Exports live under ``$RERANKIT_CACHE/exports/<key>/``. The key hashes what the export was computed from: the model
 files (name, size, modification time; the weights themselves for a model with no local folder), the exported
-head, the input names, the backend and quantisation and the library versions. Its manifest records a SHA-256 of
-each file; on load the files are checked against it and a probe batch is run through both the export and the
-torch model: an fp32 export must agree within `FP32_TOLERANCE` (else it is rebuilt once, then refused), an int8
-export must reproduce the probe output recorded when it was built. A damaged export is rebuilt, never served.
+head, the input names, the backend, quantisation and graph optimisation and the library versions. Its manifest
+records a SHA-256 of each file; on load the files are checked against it and a probe batch is run through both
+the export and the torch model: an fp32 export must agree within `FP32_TOLERANCE` (else it is rebuilt once, then
+refused), an int8 export must reproduce the probe output recorded when it was built.
+A damaged export is rebuilt, never served.
 """
 
 from __future__ import annotations
@@ -33,8 +41,8 @@ import numpy as np
 
 from rerankit.errors import ConfigError, MissingDependencyError
 
-__all__ = ["BACKENDS", "QUANTIZATIONS", "FP32_TOLERANCE", "check_backend", "export_module", "ExportedModule",
-           "output_of", "exports_dir", "weights_digest",
+__all__ = ["BACKENDS", "QUANTIZATIONS", "FP32_TOLERANCE", "ORT_MODEL_TYPES", "check_backend", "export_module",
+           "ExportedModule", "output_of", "exports_dir", "weights_digest",
            "as_torch_module", "export_sentence_transformer"]
 
 log = logging.getLogger(__name__)
@@ -45,6 +53,9 @@ FP32_TOLERANCE = 1e-4  # largest |export - torch| allowed on the probe, relative
 _INT8_REPRO = 1e-4  # an int8 export must reproduce its recorded probe output this closely
 _FORMAT = "rerankit-export/1"
 _OPSET = 17
+# transformers config.model_type -> the onnxruntime.transformers optimiser's model type (BERT-like encoders)
+ORT_MODEL_TYPES = {"bert": "bert", "roberta": "bert", "xlm-roberta": "bert", "distilbert": "bert",
+                   "electra": "bert"}
 _LIBRARY = {"onnx": ("onnxruntime", "onnx"), "openvino": ("openvino", "openvino")}  # module, extra
 
 
@@ -94,7 +105,8 @@ def output_of(model: Any, output: str, post: Any = None) -> Any:
 
 def export_module(module: Any, source: str | Path, head: str, probe: Mapping[str, Any], backend: str,
                   quantize: str | None = None, output: str = "output", n_threads: int | None = None,
-                  root: str | Path | None = None, extra_key: Mapping[str, Any] | None = None) -> ExportedModule:
+                  root: str | Path | None = None, extra_key: Mapping[str, Any] | None = None,
+                  optimize: bool = True) -> ExportedModule:
     """`module` (torch, ``module(**probe)`` -> one tensor) on `backend`, exported on first use and cached.
 
     `source` is the model folder (or hub id) the module was loaded from, `head` names what the module computes
@@ -102,6 +114,7 @@ def export_module(module: Any, source: str | Path, head: str, probe: Mapping[str
     used to trace the graph and to verify the export. The result's ``forward(**inputs)`` returns an object whose
     attribute `output` holds the output as a torch tensor, so it stands in for a transformers model.
     `extra_key` adds to the cache key what the model files do not determine (e.g. a randomly initialised head).
+    `optimize` (backend onnx only): apply ONNX Runtime's transformer graph optimiser where the model type allows.
     """
     import torch
 
@@ -109,15 +122,18 @@ def export_module(module: Any, source: str | Path, head: str, probe: Mapping[str
     module.eval()
     with torch.inference_mode():
         expected = module(**probe).float().numpy()
+    hf_model = getattr(module, "model", module)
+    fusion = _fusion_type(hf_model) if optimize and backend == "onnx" else None
     key_parts = {"format": _FORMAT, "source": _source_fingerprint(source, module), "head": head, "inputs": names,
-                 "backend": backend, "quantize": quantize, "versions": _versions(backend, quantize),
+                 "backend": backend, "quantize": quantize, "optimize": fusion,
+                 "versions": _versions(backend, quantize, fusion is not None),
                  "class": type(getattr(module, "model", module)).__name__, "extra": dict(extra_key or {})}
     key = hashlib.sha256(json.dumps(key_parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
     folder = Path(root) if root is not None else exports_dir()
     folder = folder / key
     for attempt in (1, 2):
         if not _intact(folder):
-            _build(module, probe, folder, key_parts, backend, quantize, expected)
+            _build(module, probe, folder, key_parts, backend, quantize, expected, fusion)
         exported = ExportedModule(folder, backend, names, output, n_threads)
         problem = exported.verify(probe, expected, quantize)
         if problem is None:
@@ -191,19 +207,24 @@ class ExportedModule:
 
 
 def _build(module: Any, probe: Mapping[str, Any], folder: Path, key_parts: dict, backend: str,
-           quantize: str | None, expected: np.ndarray) -> None:
+           quantize: str | None, expected: np.ndarray, fusion: str | None = None) -> None:
     """Export into a temporary folder, then move it into place (a crash leaves no half-written export)."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         onnx_path = tmp / "model.onnx"
-        _torch_export(module, probe, onnx_path, expected.ndim)
+        with _eager_attention(getattr(module, "model", module) if fusion else None):
+            _torch_export(module, probe, onnx_path, expected.ndim)
+        fused = _optimize(onnx_path, getattr(module, "model", module), fusion, probe, expected) if fusion else None
         model_file = onnx_path.name
         if quantize == "int8":
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
             with _root_log_level(logging.ERROR):  # the quantiser logs a line per tensor on the root logger
-                quantize_dynamic(str(onnx_path), str(tmp / "model.int8.onnx"), weight_type=QuantType.QInt8)
+                # fused operators (com.microsoft domain) have no shape-inferred types: they are float32
+                extra = {"DefaultTensorType": 1} if fusion else {}  # 1: onnx.TensorProto.FLOAT
+                quantize_dynamic(str(onnx_path), str(tmp / "model.int8.onnx"), weight_type=QuantType.QInt8,
+                                 extra_options=extra)
             onnx_path.unlink()
             model_file = "model.int8.onnx"
         elif backend == "openvino":
@@ -214,6 +235,8 @@ def _build(module: Any, probe: Mapping[str, Any], folder: Path, key_parts: dict,
             model_file = "model.xml"
         files = sorted(p.name for p in tmp.iterdir())
         manifest = {**key_parts, "model_file": model_file, "files": {f: _sha256(tmp / f) for f in files}}
+        if fusion:
+            manifest.update(optimized=fused is not None, fused_operators=fused or {})
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, default=str))
         if quantize:  # the output this int8 export gives on the probe: a later load must reproduce it
             got = ExportedModule(tmp, backend, list(probe)).run(probe)
@@ -252,6 +275,57 @@ def _torch_export(module: Any, probe: Mapping[str, Any], path: Path, out_ndim: i
         torch.onnx.export(Positional(), tuple(probe[n] for n in names), str(path), input_names=names,
                           output_names=["output"], dynamic_axes=axes, opset_version=_OPSET, dynamo=False)
     module.eval()  # the exporter leaves the module in training mode (dropout on)
+
+
+def _fusion_type(model: Any) -> str | None:
+    """The optimiser's model type for a transformers model (None: no known fusion pattern, keep the plain graph)."""
+    config = getattr(model, "config", None)
+    return ORT_MODEL_TYPES.get(getattr(config, "model_type", None) or "")
+
+
+@contextlib.contextmanager
+def _eager_attention(model: Any) -> Iterator[None]:
+    """Export with eager attention (the graph pattern ONNX Runtime's attention fusion matches), then restore."""
+    config = getattr(model, "config", None)
+    before = getattr(config, "_attn_implementation", None)
+    if model is None or before in (None, "eager") or not hasattr(model, "set_attn_implementation"):
+        yield
+        return
+    model.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        model.set_attn_implementation(before)
+
+
+def _optimize(path: Path, model: Any, fusion: str, probe: Mapping[str, Any], expected: np.ndarray
+              ) -> dict[str, int] | None:
+    """Fuse the graph at `path` in place with ONNX Runtime's transformer optimiser; returns the fused operator
+    counts, or None (and leaves the plain graph) when the fused graph does not reproduce `expected`."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    config = model.config
+    fused_path = path.with_name("model.fused.onnx")
+    with _quiet(), _root_log_level(logging.ERROR):
+        optimized = optimize_model(str(path), model_type=fusion, num_heads=int(config.num_attention_heads),
+                                   hidden_size=int(config.hidden_size), opt_level=0)  # python fusions only
+        optimized.save_model_to_file(str(fused_path))
+    counts = {k: int(v) for k, v in optimized.get_fused_operator_statistics().items() if v}
+    probe_dir = path.parent / ".probe"
+    probe_dir.mkdir()
+    try:
+        fused_path.rename(probe_dir / "model.onnx")
+        (probe_dir / "manifest.json").write_text(json.dumps({"model_file": "model.onnx"}))
+        got = ExportedModule(probe_dir, "onnx", list(probe)).run(probe)
+        err = float(np.abs(got - expected).max()) / max(1.0, float(np.abs(expected).max()))
+        if got.shape != expected.shape or err > FP32_TOLERANCE:
+            log.warning("the fused %s graph differs from torch by %.2e: keeping the plain graph", fusion, err)
+            return None
+        (probe_dir / "model.onnx").replace(path)
+    finally:
+        shutil.rmtree(probe_dir, ignore_errors=True)
+    log.info("onnx graph optimised (%s)", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return counts
 
 
 @contextlib.contextmanager
@@ -306,11 +380,11 @@ def _source_fingerprint(source: str | Path, module: Any) -> Any:
     return {"model": str(source), "weights": weights_digest(module)}
 
 
-def _versions(backend: str, quantize: str | None) -> dict[str, str]:
+def _versions(backend: str, quantize: str | None, optimized: bool = False) -> dict[str, str]:
     import torch
 
     out = {"torch": torch.__version__}
-    mods = ["onnxruntime"] if backend == "onnx" and quantize else []
+    mods = ["onnxruntime"] if backend == "onnx" and (quantize or optimized) else []
     mods += ["openvino"] if backend == "openvino" else []
     for mod in mods:
         out[mod] = getattr(__import__(mod), "__version__", "?")

@@ -42,6 +42,8 @@ class CrossEncoderReranker(Reranker):
     `backend`: ``torch`` (default), ``onnx`` (ONNX Runtime) or ``openvino``, on CPU; fp32 exports give the torch
     scores within 1e-4. `quantize`: ``int8`` (with ``backend="onnx"``) for dynamic int8 quantisation, which changes
     scores slightly. `n_threads`: threads of the ONNX Runtime / OpenVINO session (their default when None).
+    `optimize` (``backend="onnx"``): fuse the exported graph with ONNX Runtime's transformer optimiser (attention,
+    LayerNorm, GELU) before saving it and before int8 quantisation; scores stay within 1e-4 of torch (checked).
     """
 
     name = "cross-encoder"
@@ -51,7 +53,8 @@ class CrossEncoderReranker(Reranker):
                  device: str = "auto", dtype: str = "auto", progress: bool = True,
                  trust_remote_code: bool = False, engine: str | None = None,
                  engine_options: dict[str, Any] | None = None, allow_untrained_head: bool = False,
-                 backend: str = "torch", quantize: str | None = None, n_threads: int | None = None) -> None:
+                 backend: str = "torch", quantize: str | None = None, n_threads: int | None = None,
+                 optimize: bool = True) -> None:
         super().__init__(depth)
         check_backend(backend, quantize, "the cross-encoder reranker")
         if engine not in (None, "transformers", "hf", "huggingface"):
@@ -100,6 +103,7 @@ class CrossEncoderReranker(Reranker):
         self.model.to(self.device).eval()
         self.model_path = path
         self.backend, self.quantize = backend, quantize
+        self.optimize = bool(optimize) and backend == "onnx"
         if backend != "torch":
             if self.device != "cpu" or torch_dtype != torch.float32:
                 raise ConfigError(f"backend={backend!r} runs float32 on CPU; got device={self.device!r}, "
@@ -109,7 +113,8 @@ class CrossEncoderReranker(Reranker):
             # A randomly initialised head is not in the model files: its weights key the export too.
             extra = {"random_weights": weights_digest(self.model, missing)} if missing else None
             self.model = export_module(output_of(self.model, "logits"), path, "sequence-classification", probe,
-                                       backend, quantize, output="logits", n_threads=n_threads, extra_key=extra)
+                                       backend, quantize, output="logits", n_threads=n_threads, extra_key=extra,
+                                       optimize=optimize)
             self.model.config = config
         limit = min(int(getattr(config, "max_position_embeddings", 512) or 512),
                     int(self.tokenizer.model_max_length or 512))
@@ -206,4 +211,5 @@ class CrossEncoderReranker(Reranker):
         return {**super().config(), "model": self.model_path, "max_length": self.max_length,
                 "activation": self.activation, **({"untrained_head": True} if self.untrained_head else {}),
                 **({"backend": self.backend} if self.backend != "torch" else {}),
-                **({"quantize": self.quantize} if self.quantize else {})}
+                **({"quantize": self.quantize} if self.quantize else {}),
+                **({"optimize": False} if self.backend == "onnx" and not self.optimize else {})}

@@ -60,3 +60,18 @@ def test_int8_runs_close_to_torch(minilm, dl19, torch_out):
     diff = np.array([got[k] - ref[k] for k in ref])
     assert 0 < np.abs(diff).max() < 0.05  # quantised: different, but near (sigmoid scores)
     assert ce.config()["quantize"] == "int8"
+
+
+def test_onnx_graph_is_fused_and_cached_apart_from_the_plain_graph(minilm, dl19, torch_out):
+    """backend="onnx" fuses the graph (ONNX Runtime's transformer optimiser: one Attention per layer) and still gives
+    torch's ranking; optimize=False keeps the plain graph under its own cache key, with the same ranking."""
+    fused, out = _rerank(minilm, dl19, backend="onnx")
+    plain, out_plain = _rerank(minilm, dl19, backend="onnx", optimize=False)
+    layers = fused.model.config.num_hidden_layers
+    assert fused.model.manifest["optimized"] and fused.model.manifest["fused_operators"]["Attention"] == layers
+    assert "optimized" not in plain.model.manifest and plain.model.folder != fused.model.folder
+    ref = _scores(torch_out)
+    for got in (out, out_plain):
+        assert max(abs(_scores(got)[k] - ref[k]) for k in ref) <= 1e-4
+        assert [r.ids() for r in got] == [r.ids() for r in torch_out]
+    assert plain.config()["optimize"] is False and "optimize" not in fused.config()
