@@ -110,8 +110,10 @@ class BM25Retriever(IndexedRetriever):
         """Per query: the first `k` matching documents in trec_eval's order (score descending, ties by document id
         descending), as (indices, scores). Documents scoring 0 match no term and are left out, as in Lucene.
 
-        One extra document is fetched to see whether a tie crosses the cut; only then is that query scored in
-        full, so which tied documents make the cut never depends on the top-k backend.
+        One extra document is fetched to see whether a tie crosses the cut; only then is that query searched
+        deeper (doubling the depth until a score below the cut's shows up, so every document tied at the cut is in
+        hand), so which tied documents make the cut never depends on the top-k backend, and a tie costs a few
+        deeper searches rather than ordering the whole corpus.
         """
         n = len(self._docs)
         fetch = k + 1 if k < n else k
@@ -123,8 +125,7 @@ class BM25Retriever(IndexedRetriever):
         rows = [(i[:c], s[:c]) for i, s, c in zip(out_ids, out_scores, counts)]
         for r in np.flatnonzero(tied.any(axis=1)).tolist():
             if fetch > k and tied[r, k - 1]:
-                full_ids, full_scores = self._retrieve([token_ids[r]], n)
-                cand_ids, cand_scores = full_ids[0], full_scores[0]
+                cand_ids, cand_scores = self._past_the_tie(token_ids[r], float(scores[r, k - 1]), fetch)
             else:
                 cand_ids, cand_scores = ids[r, :k], scores[r, :k]
             keep = cand_scores > 0
@@ -132,6 +133,15 @@ class BM25Retriever(IndexedRetriever):
             order = np.lexsort((-self._rank_of_ids()[cand_ids], -cand_scores))[:k]
             rows[r] = (cand_ids[order].tolist(), cand_scores[order].tolist())
         return rows
+
+    def _past_the_tie(self, token_ids: list[int], cut: float, fetched: int) -> tuple[np.ndarray, np.ndarray]:
+        """One query's top documents, deep enough that every document scoring `cut` is among them."""
+        n, depth = len(self._docs), fetched
+        while True:
+            depth = min(2 * depth, n)
+            ids, scores = self._retrieve([token_ids], depth)
+            if depth >= n or scores[0, -1] < cut:
+                return ids[0], scores[0]
 
     def _retrieve(self, token_ids: list[list[int]], k: int) -> tuple[np.ndarray, np.ndarray]:
         """bm25s's top-k (ids, scores) arrays, on its numba kernel when that backend is chosen, else numpy."""
