@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rerankit.errors import IndexMismatchError
-from rerankit.types import Document, Hit, Query, Ranking
+from rerankit.types import Document, Query, Ranking
 
 __all__ = ["MANIFEST", "DOCS", "save_documents", "load_documents", "write_manifest", "read_manifest",
            "ranking_from_scores", "file_sha256"]
@@ -86,8 +86,12 @@ def read_manifest(path: str | Path, fmt: str, verify: bool = True) -> dict[str, 
 
 def ranking_from_scores(query: Query, docs: Sequence[Document], indices: Iterable[int],
                         scores: Iterable[float]) -> Ranking:
-    """A ranking over ``docs[i]`` with the given scores, ordered as trec_eval orders (score desc, id desc on ties)."""
-    hits = [Hit(docs[int(i)], float(s)) for i, s in zip(indices, scores) if int(i) >= 0]
-    hits.sort(key=lambda h: h.doc.id, reverse=True)
-    hits.sort(key=lambda h: -h.score)
-    return Ranking(query, tuple(hits))
+    """A ranking over ``docs[i]`` with the given scores, ordered as trec_eval orders (score desc, id desc on ties).
+
+    Negative indices (faiss's "no result") are left out. The ranking is lazy (:meth:`Ranking.from_indices`): its hits
+    are built only when a stage reads them, so `docs` must be the retriever's own document store.
+    """
+    pairs = [(i, float(s)) for i, s in zip((int(i) for i in indices), scores) if i >= 0]
+    pairs.sort(key=lambda p: docs[p[0]].id, reverse=True)
+    pairs.sort(key=lambda p: -p[1])
+    return Ranking.from_indices(query, docs, [i for i, _ in pairs], [s for _, s in pairs])
