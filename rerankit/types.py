@@ -11,11 +11,14 @@ import math
 import numbers
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from rerankit.errors import InputError
 
 __all__ = ["Query", "Document", "Hit", "Ranking", "Run", "as_query", "strict_scores"]
+
+_DOC_ID, _SCORE = attrgetter("doc.id"), attrgetter("score")  # C-level getters: evaluation reads every hit
 
 
 @dataclass(frozen=True)
@@ -182,7 +185,7 @@ class Ranking:
         if lazy is not None:
             docs, idx, _ = lazy
             return [docs[i].id for i in idx]
-        return [h.doc.id for h in self.hits]
+        return list(map(_DOC_ID, self.hits))
 
     def documents(self) -> list[Document]:
         lazy = self._unbuilt()
@@ -196,7 +199,7 @@ class Ranking:
         lazy = self._unbuilt()
         if lazy is not None:
             return list(lazy[2])
-        return [h.score for h in self.hits]
+        return list(map(_SCORE, self.hits))
 
     def scores(self) -> dict[str, float]:
         """Document id -> score; the form ranx and pytrec_eval take."""
