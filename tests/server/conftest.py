@@ -6,8 +6,11 @@ untrained (randomly initialised), so its scores test the mechanics (batching, or
 
 from __future__ import annotations
 
+import socket
 import time
+from collections.abc import Callable
 
+import httpx
 import pytest
 
 from rerankit.data import load_dataset
@@ -47,3 +50,25 @@ def wait_ready(client, timeout: float = 60.0) -> dict:
         if time.monotonic() > deadline or resp.json().get("status") == "failed":
             raise AssertionError(f"service not ready: {resp.status_code} {resp.text}")
         time.sleep(0.05)
+
+
+def free_port() -> int:
+    """A localhost port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_ready(base: str, timeout: float, gave_up: Callable[[], bool] = lambda: False,
+               interval: float = 0.2) -> bool:
+    """Poll a real server's ``{base}/ready`` until it answers 200 (True), or until `gave_up()` or `timeout` (False)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        if gave_up() or time.monotonic() > deadline:
+            return False
+        time.sleep(interval)

@@ -8,7 +8,6 @@ later requests are certainly queued behind it when their clients hang up, whatev
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 
@@ -19,6 +18,8 @@ from rerankit.pipeline import Pipeline
 from rerankit.rerankers.base import Reranker
 from rerankit.server import create_app
 from rerankit.server.service import ServerSettings
+
+from .conftest import free_port, http_ready
 
 uvicorn = pytest.importorskip("uvicorn")
 
@@ -41,30 +42,16 @@ class _Gate(Reranker):
         return rankings
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def gated_server(bm25_small):
     gate = _Gate()
     app = create_app(Pipeline(bm25_small, [gate], k=5), ServerSettings(warmup=False, max_batch=8, max_wait_ms=0))
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "in-process server did not become ready"
-        time.sleep(0.05)
+    assert http_ready(base, 30, interval=0.05), "in-process server did not become ready"
     yield gate, base
     gate.release.set()
     server.should_exit = True

@@ -8,24 +8,18 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 import yaml
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from .conftest import free_port, http_ready
 
 
 def _start(config, *options: str) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "rerankit.cli", "serve", "--config", str(config),
                              "--port", str(port), *options],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -34,19 +28,12 @@ def _start(config, *options: str) -> tuple[subprocess.Popen, str]:
 
 
 def _wait_ready(proc: subprocess.Popen, base: str) -> None:
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            if proc.poll() is None:  # past the deadline and still alive: stop it, or reading its output blocks forever
-                proc.terminate()
-                proc.wait(30)
-            raise AssertionError(f"server did not become ready: {proc.stdout.read() if proc.stdout else ''}")
-        time.sleep(0.2)
+    if http_ready(base, 120, gave_up=lambda: proc.poll() is not None):
+        return
+    if proc.poll() is None:  # past the deadline and still alive: stop it, or reading its output blocks forever
+        proc.terminate()
+        proc.wait(30)
+    raise AssertionError(f"server did not become ready: {proc.stdout.read() if proc.stdout else ''}")
 
 
 def _write_config(root, bm25_small, minilm, depth: int = 5):
