@@ -127,7 +127,7 @@ def export_module(module: Any, source: str | Path, head: str, probe: Mapping[str
     key_parts = {"format": _FORMAT, "source": _source_fingerprint(source, module), "head": head, "inputs": names,
                  "backend": backend, "quantize": quantize, "optimize": fusion,
                  "versions": _versions(backend, quantize, fusion is not None),
-                 "class": type(getattr(module, "model", module)).__name__, "extra": dict(extra_key or {})}
+                 "class": type(hf_model).__name__, "extra": dict(extra_key or {})}
     key = hashlib.sha256(json.dumps(key_parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
     folder = Path(root) if root is not None else exports_dir()
     folder = folder / key
@@ -213,9 +213,10 @@ def _build(module: Any, probe: Mapping[str, Any], folder: Path, key_parts: dict,
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         onnx_path = tmp / "model.onnx"
-        with _eager_attention(getattr(module, "model", module) if fusion else None):
+        hf_model = getattr(module, "model", module)
+        with _eager_attention(hf_model if fusion else None):
             _torch_export(module, probe, onnx_path, expected.ndim)
-        fused = _optimize(onnx_path, getattr(module, "model", module), fusion, probe, expected) if fusion else None
+        fused = _optimize(onnx_path, hf_model, fusion, probe, expected) if fusion else None
         model_file = onnx_path.name
         if quantize == "int8":
             from onnxruntime.quantization import QuantType, quantize_dynamic
