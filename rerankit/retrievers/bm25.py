@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 from collections.abc import Iterable, Sequence
-from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -40,9 +39,10 @@ class BM25Retriever(IndexedRetriever):
         stemmer: a PyStemmer algorithm ("porter" as Lucene; "english" for Snowball), or None / "none" for no stemming.
         stopwords: "lucene" (Lucene's 33 English words), "none", or an explicit list.
         n_threads: threads for batched search (0 = one thread).
-        backend: "auto" (numba when installed, else numpy), "numba" or "numpy": which of bm25s's top-k
-            implementations searches. Rankings are identical on both; numba is faster once its kernel is compiled,
-            which happens once per machine (cached on disk, about 15-25 s on 2 CPU cores).
+        backend: "auto" (numba when installed, else numpy), "numba" (rerankit's one-pass kernel over bm25s's
+            index, `bm25_exact_top_k`) or "numpy" (bm25s's numpy top-k). Rankings are identical on both (for bm25l
+            and bm25+ scores may differ in the last float32 bit); numba is faster once its kernel is compiled,
+            which happens once per machine (cached on disk).
     """
 
     name = "bm25"
@@ -110,11 +110,18 @@ class BM25Retriever(IndexedRetriever):
         """Per query: the first `k` matching documents in trec_eval's order (score descending, ties by document id
         descending), as (indices, scores). Documents scoring 0 match no term and are left out, as in Lucene.
 
-        One extra document is fetched to see whether a tie crosses the cut; only then is that query searched
-        deeper (doubling the depth until a score below the cut's shows up, so every document tied at the cut is in
-        hand), so which tied documents make the cut never depends on the top-k backend, and a tie costs a few
-        deeper searches rather than ordering the whole corpus.
+        On numba, one kernel pass per query keeps the k best (score, id) keys (`bm25_exact_top_k`). On numpy, one
+        extra document is fetched to see whether a tie crosses the cut; only then is that query searched deeper
+        (doubling the depth until a score below the cut's shows up, so every document tied at the cut is in hand).
+        Either way, which tied documents make the cut never depends on the top-k backend.
         """
+        if _use_numba(self.backend):  # one pass per query that orders ties itself
+            from rerankit.retrievers.bm25_exact_top_k import exact_top_k
+
+            model = self._bm25
+            data = model.scores
+            return exact_top_k(token_ids, k, data["data"], data["indptr"], data["indices"], int(data["num_docs"]),
+                               model.nonoccurrence_array, self._rank_of_ids(), self.n_threads)
         n = len(self._docs)
         fetch = k + 1 if k < n else k
         ids, scores = self._retrieve(token_ids, fetch)
@@ -144,19 +151,7 @@ class BM25Retriever(IndexedRetriever):
                 return ids[0], scores[0]
 
     def _retrieve(self, token_ids: list[list[int]], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """bm25s's top-k (ids, scores) arrays, on its numba kernel when that backend is chosen, else numpy."""
-        if _use_numba(self.backend):
-            model = self._bm25
-            data = model.scores
-            lengths = [len(t) for t in token_ids]
-            pointers = np.zeros(len(lengths) + 1, dtype=np.int32)
-            np.cumsum(lengths, out=pointers[1:])
-            flat = np.fromiter(chain.from_iterable(token_ids), dtype=np.int32, count=int(pointers[-1]))
-            kernel = _numba_kernel(self.n_threads > 1)
-            scores, ids = _call_kernel(kernel, self.n_threads, flat, pointers, k, True, np.dtype(model.dtype),
-                                       np.dtype(model.int_dtype), data["data"], data["indptr"], data["indices"],
-                                       int(data["num_docs"]), model.nonoccurrence_array)
-            return ids, scores
+        """bm25s's numpy top-k (ids, scores) arrays."""
         ids, scores = self._bm25.retrieve(token_ids, k=k, show_progress=self.show_progress and len(token_ids) > 50,
                                           n_threads=self.n_threads)
         return np.asarray(ids), np.asarray(scores)
@@ -226,34 +221,6 @@ def numba_available() -> bool:
 
 def _use_numba(backend: str) -> bool:
     return backend == "numba" or (backend == "auto" and numba_available())
-
-
-_KERNELS: dict[bool, object] = {}
-
-
-def _numba_kernel(parallel: bool):
-    """bm25s's numba retrieval kernel, compiled with an on-disk cache (bm25s compiles it anew in every process)."""
-    if parallel not in _KERNELS:
-        from bm25s.numba.retrieve_utils import _retrieve_internal_jitted
-        from numba import njit
-
-        options = {"parallel": True} if parallel else {"nogil": True}
-        _KERNELS[parallel] = njit(cache=True, **options)(_retrieve_internal_jitted)
-        log.info("BM25 numba kernel: compiled on first use and cached on disk (seconds, once per machine)")
-    return _KERNELS[parallel]
-
-
-def _call_kernel(kernel, n_threads: int, *args):
-    if n_threads <= 1:
-        return kernel(*args)
-    from numba import get_num_threads, set_num_threads
-
-    before = get_num_threads()
-    set_num_threads(min(n_threads, before))
-    try:
-        return kernel(*args)
-    finally:
-        set_num_threads(before)
 
 
 def _stemmer(stemmer: str | None) -> str | None:

@@ -96,3 +96,43 @@ def test_lazy_rankings_equal_built_ones(scifact):
         copy = pickle.loads(pickle.dumps(fresh[qid]))
         assert copy == built and "_lazy" not in copy.__dict__  # pickles its hits, not the document store
     assert len(pickle.dumps(fresh[queries[0].id])) < 50 * 3000  # 50 hits' text, far below the 2,000 documents'
+
+
+@pytest.mark.parametrize("k", [10, 1000])
+def test_parallel_numba_search_equals_the_plain_path(scifact, plain, bm25, k):
+    if not numba_available():
+        pytest.skip("numba is not installed")
+    bm25.backend, bm25.n_threads = "numba", 2
+    try:
+        run = bm25.search_many(scifact[1], k)
+    finally:
+        bm25.n_threads = 0
+    for q in scifact[1]:
+        assert list(zip(run[q.id].ids(), run[q.id].score_list())) == plain[q.id][:k], q.id
+
+
+@pytest.mark.parametrize("method", ["bm25l", "bm25+"])
+def test_numba_scores_equal_bm25s_numba_kernel_where_absent_terms_score(scifact, method):
+    """bm25l and bm25+ give documents a score for query terms they lack: rerankit's kernel adds it as bm25s's own
+    numba kernel does, so the top scores are bm25s's bit for bit (bm25s's numpy path rounds differently)."""
+    if not numba_available():
+        pytest.skip("numba is not installed")
+    from bm25s.numba.retrieve_utils import _retrieve_internal_jitted
+    from numba import njit
+
+    docs, queries = scifact
+    bm25 = BM25Retriever(method=method, backend="numba", show_progress=False).index(docs[:1500])
+    model, data = bm25._bm25, bm25._bm25.scores
+    assert model.nonoccurrence_array is not None
+    token_ids = [t for t in bm25.analyzer.many_ids((q.text for q in queries[:100]), model.vocab_dict, grow=False) if t]
+    pointers = np.zeros(len(token_ids) + 1, dtype=np.int32)
+    np.cumsum([len(t) for t in token_ids], out=pointers[1:])
+    flat = np.array([i for t in token_ids for i in t], dtype=np.int32)
+    ref_scores, _ = njit(nogil=True)(_retrieve_internal_jitted)(
+        flat, pointers, 20, True, np.dtype(model.dtype), np.dtype(model.int_dtype), data["data"], data["indptr"],
+        data["indices"], int(data["num_docs"]), model.nonoccurrence_array)
+    ours = bm25._top_k(token_ids, 20)
+    assert [s for _, s in ours] == ref_scores.tolist()
+    numpy_run = BM25Retriever(method=method, backend="numpy", show_progress=False).index(docs[:1500])._top_k(
+        token_ids, 20)
+    assert max(abs(a - b) for (_, x), (_, y) in zip(ours, numpy_run) for a, b in zip(x, y)) < 1e-4

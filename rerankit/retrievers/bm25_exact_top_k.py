@@ -1,0 +1,135 @@
+"""BM25 top-k in trec_eval's order in one pass over each query's scores, on numba.
+
+bm25s's own kernel keeps the k highest scores in a heap, so which of several documents tied at the k-th score make
+the cut depends on their position in the corpus. This kernel scores a query with bm25s's scoring function (the same
+scores, bit for bit) and selects as bm25s does, then settles a tie across the cut by document id, descending, as
+trec_eval orders ties; only queries where such a tie occurs pay a second, compare-only pass over their scores.
+Documents scoring 0 match no query term and are left out (as in Lucene). Imported only where numba is installed
+(bm25s's ``core`` extra); the kernels compile on first use and are cached on disk.
+"""
+
+from __future__ import annotations
+
+from itertools import chain
+
+import numpy as np
+from bm25s.scoring import _compute_relevance_from_scores_jit_ready
+from numba import njit, prange
+
+_score_query = njit(nogil=True, cache=True)(_compute_relevance_from_scores_jit_ready)
+
+
+@njit(nogil=True, cache=True)
+def _sift_down(hs, hi, n, pos):
+    """Restore the min-heap on scores `hs` (document indices `hi` alongside) below `pos`."""
+    while True:
+        low, left, right = pos, 2 * pos + 1, 2 * pos + 2
+        if left < n and hs[left] < hs[low]:
+            low = left
+        if right < n and hs[right] < hs[low]:
+            low = right
+        if low == pos:
+            return
+        hs[pos], hs[low] = hs[low], hs[pos]
+        hi[pos], hi[low] = hi[low], hi[pos]
+        pos = low
+
+
+@njit(nogil=True, cache=True)
+def _top_k(scores, id_rank, k, out_ids, out_scores):
+    """The first k positive scores in trec_eval's order (score, then id rank, descending) into the outputs; returns
+    how many there are.
+
+    One pass keeps the k highest scores in a min-heap (a strict comparison, as bm25s's kernel) and notes whether a
+    document scoring exactly the heap's minimum was passed over or let out. Only then can a tie cross the cut: the
+    documents scoring the final cut score are collected in a second, compare-only pass, and those with the highest
+    id ranks fill the places at the cut.
+    """
+    hs = np.empty(k, dtype=scores.dtype)
+    hi = np.empty(k, dtype=np.int64)
+    n = 0
+    passed_tie = scores.dtype.type(0)  # the last score equal to the heap's minimum that was not let in
+    for i in range(scores.shape[0]):
+        v = scores[i]
+        if n < k:
+            if v <= 0:
+                continue
+            pos = n
+            hs[pos], hi[pos] = v, i
+            n += 1
+            while pos > 0:
+                parent = (pos - 1) // 2
+                if hs[parent] <= hs[pos]:
+                    break
+                hs[pos], hs[parent] = hs[parent], hs[pos]
+                hi[pos], hi[parent] = hi[parent], hi[pos]
+                pos = parent
+        elif v < hs[0]:  # most documents (and every 0: the heap holds positive scores) stop at this test
+            continue
+        elif v > hs[0]:
+            evicted = hs[0]
+            hs[0], hi[0] = v, i
+            _sift_down(hs, hi, n, 0)
+            if hs[0] == evicted:  # the document let out ties with the new minimum
+                passed_tie = evicted
+        else:
+            passed_tie = v
+    ids, vals = hi[:n].copy(), hs[:n].copy()
+    if n == k and n > 0 and passed_tie == hs[0]:  # a tie crosses the cut
+        cut = hs[0]
+        above = vals > cut
+        at_cut = np.flatnonzero(scores == cut)
+        need = k - int(above.sum())
+        ranks = id_rank[at_cut]
+        if need < at_cut.shape[0]:  # the `need` highest id ranks (ranks are distinct): a partition, not a sort
+            at_cut = at_cut[ranks >= np.partition(ranks, ranks.shape[0] - need)[ranks.shape[0] - need]]
+        ids = np.concatenate((ids[above], at_cut))
+        vals = np.concatenate((vals[above], np.full(at_cut.shape[0], cut, dtype=vals.dtype)))
+    order = np.argsort(-id_rank[ids], kind="mergesort")
+    ids, vals = ids[order], vals[order]
+    order = np.argsort(-vals, kind="mergesort")  # stable: equal scores keep the id-rank order
+    out_ids[:n] = ids[order]
+    out_scores[:n] = vals[order]
+    return n
+
+
+def _search(flat, pointers, k, data, indptr, indices, num_docs, nonoccurrence, id_rank):
+    nq = pointers.shape[0] - 1
+    out_ids = np.zeros((nq, k), dtype=np.int64)
+    out_scores = np.zeros((nq, k), dtype=data.dtype)
+    counts = np.zeros(nq, dtype=np.int64)
+    for q in prange(nq):
+        tokens = flat[pointers[q]:pointers[q + 1]]
+        scores = _score_query(data, indptr, indices, num_docs, tokens, data.dtype)
+        if nonoccurrence.shape[0] > 0:  # bm25l / bm25+: what a term adds to the documents that lack it
+            scores += nonoccurrence[tokens].sum()
+        counts[q] = _top_k(scores, id_rank, k, out_ids[q], out_scores[q])
+    return out_ids, out_scores, counts
+
+
+_KERNELS = {False: njit(nogil=True, cache=True)(_search), True: njit(parallel=True, cache=True)(_search)}
+
+
+def exact_top_k(token_ids: list[list[int]], k: int, data: np.ndarray, indptr: np.ndarray, indices: np.ndarray,
+                num_docs: int, nonoccurrence: np.ndarray | None, id_rank: np.ndarray,
+                n_threads: int = 1) -> list[tuple[list[int], list[float]]]:
+    """Per query (a list of term ids), its top-`k` document indices and scores in trec_eval's order."""
+    parallel = n_threads > 1
+    kernel = _KERNELS[parallel]
+    pointers = np.zeros(len(token_ids) + 1, dtype=np.int64)
+    np.cumsum([len(t) for t in token_ids], out=pointers[1:])
+    flat = np.fromiter(chain.from_iterable(token_ids), dtype=np.int64, count=int(pointers[-1]))
+    extra = np.zeros(0, dtype=data.dtype) if nonoccurrence is None else nonoccurrence
+    args = (flat, pointers, int(k), data, indptr, indices, int(num_docs), extra, id_rank)
+    if parallel:
+        from numba import get_num_threads, set_num_threads
+
+        before = get_num_threads()
+        set_num_threads(min(n_threads, before))
+        try:
+            ids, scores, counts = kernel(*args)
+        finally:
+            set_num_threads(before)
+    else:
+        ids, scores, counts = kernel(*args)
+    return [(i[:c], s[:c]) for i, s, c in zip(ids.tolist(), scores.tolist(), counts.tolist())]
