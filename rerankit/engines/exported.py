@@ -59,6 +59,11 @@ ORT_MODEL_TYPES = {"bert": "bert", "roberta": "bert", "xlm-roberta": "bert", "di
 _LIBRARY = {"onnx": ("onnxruntime", "onnx"), "openvino": ("openvino", "openvino")}  # module, extra
 
 
+# Dynamic int8: signed 8-bit weights with one scale per output channel (per tensor doubled the largest score change
+# of a MiniLM cross-encoder on 300 DL19 pairs, 5.5e-3 against 2.9e-3, at the same speed). Part of the export key.
+INT8_SCHEME = {"weights": "QInt8", "per_channel": True}
+
+
 def check_backend(backend: str, quantize: str | None, what: str) -> None:
     """Refuse an unknown backend or quantisation, and a backend whose library is not installed (naming the
     extra), before any model is loaded."""
@@ -126,6 +131,7 @@ def export_module(module: Any, source: str | Path, head: str, probe: Mapping[str
     fusion = _fusion_type(hf_model) if optimize and backend == "onnx" else None
     key_parts = {"format": _FORMAT, "source": _source_fingerprint(source, module), "head": head, "inputs": names,
                  "backend": backend, "quantize": quantize, "optimize": fusion,
+                 "int8_scheme": INT8_SCHEME if quantize == "int8" else None,
                  "versions": _versions(backend, quantize, fusion is not None),
                  "class": type(hf_model).__name__, "extra": dict(extra_key or {})}
     key = hashlib.sha256(json.dumps(key_parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
@@ -225,7 +231,7 @@ def _build(module: Any, probe: Mapping[str, Any], folder: Path, key_parts: dict,
                 # fused operators (com.microsoft domain) have no shape-inferred types: they are float32
                 extra = {"DefaultTensorType": 1} if fusion else {}  # 1: onnx.TensorProto.FLOAT
                 quantize_dynamic(str(onnx_path), str(tmp / "model.int8.onnx"), weight_type=QuantType.QInt8,
-                                 extra_options=extra)
+                                 per_channel=INT8_SCHEME["per_channel"], extra_options=extra)
             onnx_path.unlink()
             model_file = "model.int8.onnx"
         elif backend == "openvino":
