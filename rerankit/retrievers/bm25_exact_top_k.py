@@ -3,7 +3,7 @@
 bm25s's own kernel keeps the k highest scores in a heap, so which of several documents tied at the k-th score make
 the cut depends on their position in the corpus. This kernel scores a query with bm25s's scoring function (the same
 scores, bit for bit) and selects as bm25s does, then settles a tie across the cut by document id, descending, as
-trec_eval orders ties; only queries where such a tie occurs pay a second, compare-only pass over their scores.
+trec_eval orders ties, from the documents the pass kept aside at the heap's minimum (no second pass).
 Documents scoring 0 match no query term and are left out (as in Lucene). Imported only where numba is installed
 (bm25s's ``core`` extra); the kernels compile on first use and are cached on disk.
 """
@@ -36,19 +36,35 @@ def _sift_down(hs, hi, n, pos):
 
 
 @njit(nogil=True, cache=True)
+def _note_tie(buf, nb, value, noted, i):
+    """Add document `i`, left out of the heap with a score equal to its minimum `value`, to the buffer of such
+    documents (emptied when the minimum has risen since: those it held can no longer reach the cut)."""
+    if value != noted:
+        nb = 0
+    if nb == buf.shape[0]:
+        grown = np.empty(2 * nb, dtype=buf.dtype)
+        grown[:nb] = buf
+        buf = grown
+    buf[nb] = i
+    return buf, nb + 1, value
+
+
+@njit(nogil=True, cache=True)
 def _top_k(scores, id_rank, k, out_ids, out_scores):
     """The first k positive scores in trec_eval's order (score, then id rank, descending) into the outputs; returns
     how many there are.
 
-    One pass keeps the k highest scores in a min-heap (a strict comparison, as bm25s's kernel) and notes whether a
-    document scoring exactly the heap's minimum was passed over or let out. Only then can a tie cross the cut: the
-    documents scoring the final cut score are collected in a second, compare-only pass, and those with the highest
-    id ranks fill the places at the cut.
+    One pass keeps the k highest scores in a min-heap (a strict comparison, as bm25s's kernel) and keeps aside the
+    documents left out with a score equal to the heap's minimum (passed over, or let out by a higher score). The
+    minimum only rises, so if the last of them equal the final cut score, a tie crosses the cut: of the documents
+    at the cut (in the heap or aside), those with the highest id ranks fill the places there.
     """
     hs = np.empty(k, dtype=scores.dtype)
     hi = np.empty(k, dtype=np.int64)
     n = 0
-    passed_tie = scores.dtype.type(0)  # the last score equal to the heap's minimum that was not let in
+    buf = np.empty(64, dtype=np.int64)  # documents left out at the heap's minimum `noted`
+    nb = 0
+    noted = scores.dtype.type(0)
     for i in range(scores.shape[0]):
         v = scores[i]
         if n < k:
@@ -67,22 +83,22 @@ def _top_k(scores, id_rank, k, out_ids, out_scores):
         elif v < hs[0]:  # most documents (and every 0: the heap holds positive scores) stop at this test
             continue
         elif v > hs[0]:
-            evicted = hs[0]
+            evicted, evicted_id = hs[0], hi[0]
             hs[0], hi[0] = v, i
             _sift_down(hs, hi, n, 0)
             if hs[0] == evicted:  # the document let out ties with the new minimum
-                passed_tie = evicted
+                buf, nb, noted = _note_tie(buf, nb, evicted, noted, evicted_id)
         else:
-            passed_tie = v
+            buf, nb, noted = _note_tie(buf, nb, v, noted, i)
     ids, vals = hi[:n].copy(), hs[:n].copy()
-    if n == k and n > 0 and passed_tie == hs[0]:  # a tie crosses the cut
+    if n == k and nb > 0 and noted == hs[0]:  # a tie crosses the cut
         cut = hs[0]
         above = vals > cut
-        at_cut = np.flatnonzero(scores == cut)
+        at_cut = np.concatenate((ids[~above], buf[:nb]))
         need = k - int(above.sum())
         ranks = id_rank[at_cut]
-        if need < at_cut.shape[0]:  # the `need` highest id ranks (ranks are distinct): a partition, not a sort
-            at_cut = at_cut[ranks >= np.partition(ranks, ranks.shape[0] - need)[ranks.shape[0] - need]]
+        # the `need` highest id ranks (ranks are distinct): a partition, not a sort
+        at_cut = at_cut[ranks >= np.partition(ranks, ranks.shape[0] - need)[ranks.shape[0] - need]]
         ids = np.concatenate((ids[above], at_cut))
         vals = np.concatenate((vals[above], np.full(at_cut.shape[0], cut, dtype=vals.dtype)))
     order = np.argsort(-id_rank[ids], kind="mergesort")
