@@ -29,8 +29,9 @@ Every (size, kind, side) is measured in its own subprocess, so its peak memory i
 generated, the peak-RSS counter is reset (``/proc/self/clear_refs``, 5), so "peak" is the most memory the process
 held while building (inputs included; "inputs" is what it held before). Times are wall seconds and CPU seconds
 (this process, all threads); queries/s are over `--queries` (1,000) queries, top-`-k` (100), after 10 warm-up
-queries. The load average is read at the start and end of each measurement. A watchdog kills a measurement
-whose RSS passes `--max-rss-gb` (9). Rows are appended to eval/results/scaling.jsonl as they are measured, and a
+queries, the median of `--search-rounds` (3) timings (rows measured before this option have one). The load
+average is read at the start and end of each measurement. A watchdog kills a measurement whose RSS passes
+`--max-rss-gb` (9). Rows are appended to eval/results/scaling.jsonl as they are measured, and a
 rerun skips (size, kind, side) rows already there, so the script resumes; it then writes scaling.md and
 scaling.png from all rows.
 
@@ -374,9 +375,13 @@ def measure(kind: str, side: str, size: int, args) -> dict:
     shutil.rmtree(folder)
 
     search(index, 10)  # warm-up (bm25s compiles its numba kernel in every process)
-    w, c = time.time(), time.process_time()
-    top = search(index, args.queries)
-    search_wall, search_cpu = time.time() - w, time.process_time() - c
+    walls, cpus = [], []
+    for _ in range(args.search_rounds):  # the median round: one round of a short search is noisy
+        w, c = time.time(), time.process_time()
+        top = search(index, args.queries)
+        walls.append(time.time() - w)
+        cpus.append(time.process_time() - c)
+    search_wall, search_cpu = float(np.median(walls)), float(np.median(cpus))
     np.save(args.work_dir / "topids" / f"{size}-{kind}-{side}.npy",
             np.array([row + [-1] * (10 - len(row)) for row in top], dtype=np.int64))
     return {"size": size, "kind": kind, "side": side, "peer": PEERS[kind] if side == "peer" else "rerankit",
@@ -385,7 +390,8 @@ def measure(kind: str, side: str, size: int, args) -> dict:
             "build_wall_s": build_wall, "build_cpu_s": build_cpu, "inputs_rss_bytes": inputs_rss,
             "build_peak_rss_bytes": build_peak, "peak_rss_bytes": _status("VmHWM"),
             "save_wall_s": save_wall, "save_cpu_s": save_cpu, **disk,
-            "search_wall_s": search_wall, "search_cpu_s": search_cpu,
+            "search_wall_s": search_wall, "search_cpu_s": search_cpu, "search_rounds": args.search_rounds,
+            "search_cpu_s_rounds": cpus,
             "qps_wall": args.queries / search_wall, "qps_cpu": args.queries / search_cpu,
             "load_start": list(load_start), "load_end": list(os.getloadavg()), "extra": _extra(kind, side, index),
             "measured_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
@@ -447,6 +453,7 @@ def main() -> None:
     ap.add_argument("--sides", nargs="+", choices=SIDES, default=list(SIDES))
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("-k", type=int, default=100)
+    ap.add_argument("--search-rounds", type=int, default=3, help="search timings per measurement (the median)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--calib-docs", type=int, default=1000)
     ap.add_argument("--calib-splade-docs", type=int, default=300)
@@ -483,6 +490,7 @@ def main() -> None:
             ap.error("--data-dir (or RERANKIT_DATA_DIR) is needed to generate the corpora")
         base = [sys.executable, __file__, "--data-dir", str(args.data_dir), "--queries", str(args.queries),
                 "-k", str(args.k), "--seed", str(args.seed), "--work-dir", str(args.work_dir),
+                "--search-rounds", str(args.search_rounds),
                 "--calib-docs", str(args.calib_docs), "--calib-splade-docs", str(args.calib_splade_docs)]
         result = args.work_dir / "result.json"
         need_vectors = any(k != "bm25" for k in args.kinds)

@@ -67,17 +67,19 @@ class BM25Retriever(IndexedRetriever):
         self._bm25 = None
         self._docs: list[Document] = []
         self._id_rank: np.ndarray | None = None
+        self._in_id_order: bool | None = None  # whether the documents are stored in id order
 
     # ---- indexing -------------------------------------------------------------------------------------------
     def index(self, documents: Iterable[Document]) -> BM25Retriever:
         bm25s = _import_bm25s()
 
-        docs = check_corpus(documents)
+        # stored in id order: the search kernel then orders ties (by id) for free (`bm25_exact_top_k`)
+        docs = sorted(check_corpus(documents), key=lambda d: d.id)
         vocab: dict[str, int] = {}
         token_ids = self.analyzer.many_ids((d.full_text for d in docs), vocab, grow=True)
         model = bm25s.BM25(k1=self.k1, b=self.b, method=self.method)
         model.index((token_ids, vocab), show_progress=self.show_progress)
-        self._bm25, self._docs, self._id_rank = model, docs, None
+        self._bm25, self._docs, self._id_rank, self._in_id_order = model, docs, None, None
         log.info("BM25 index: %d documents, %d terms", len(docs), len(model.vocab_dict))
         return self
 
@@ -120,8 +122,12 @@ class BM25Retriever(IndexedRetriever):
 
             model = self._bm25
             data = model.scores
+            rank = self._rank_of_ids()
+            in_id_order = self._in_id_order if self._in_id_order is not None else bool(
+                (rank == np.arange(len(rank))).all())
+            self._in_id_order = in_id_order
             return exact_top_k(token_ids, k, data["data"], data["indptr"], data["indices"], int(data["num_docs"]),
-                               model.nonoccurrence_array, self._rank_of_ids(), self.n_threads)
+                               model.nonoccurrence_array, None if in_id_order else rank, self.n_threads)
         n = len(self._docs)
         fetch = k + 1 if k < n else k
         ids, scores = self._retrieve(token_ids, fetch)
@@ -198,7 +204,7 @@ class BM25Retriever(IndexedRetriever):
             self._bm25 = bm25s.BM25.load(str(path / _BM25S_DIR), show_progress=False)
         except (OSError, ValueError, KeyError) as exc:
             raise IndexMismatchError(f"{path}: cannot read the BM25 index ({exc})") from None
-        self._docs, self._id_rank = load_documents(path), None
+        self._docs, self._id_rank, self._in_id_order = load_documents(path), None, None
         n_scored = int(self._bm25.scores["num_docs"])
         if len(self._docs) != meta["num_docs"] or n_scored != len(self._docs):
             raise IndexMismatchError(f"{path}: index holds {n_scored} documents but the document store "

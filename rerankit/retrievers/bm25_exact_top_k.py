@@ -3,7 +3,9 @@
 bm25s's own kernel keeps the k highest scores in a heap, so which of several documents tied at the k-th score make
 the cut depends on their position in the corpus. This kernel scores a query with bm25s's scoring function (the same
 scores, bit for bit) and selects as bm25s does, then settles a tie across the cut by document id, descending, as
-trec_eval orders ties, from the documents the pass kept aside at the heap's minimum (no second pass).
+trec_eval orders ties, from the documents the pass kept aside at the heap's minimum (no second pass). Where the
+documents are stored in id order (BM25Retriever.index sorts them), the scan runs from the last document to the
+first and the order of ties comes free: the same work as bm25s's kernel.
 Documents scoring 0 match no query term and are left out (as in Lucene). Imported only where numba is installed
 (bm25s's ``core`` extra); the kernels compile on first use and are cached on disk.
 """
@@ -109,6 +111,57 @@ def _top_k(scores, id_rank, k, out_ids, out_scores):
     return n
 
 
+@njit(nogil=True, cache=True)
+def _sift_down_keyed(hs, hi, n, pos):
+    """Restore the min-heap on (score, index) keys below `pos`."""
+    while True:
+        low, left, right = pos, 2 * pos + 1, 2 * pos + 2
+        if left < n and (hs[left] < hs[low] or (hs[left] == hs[low] and hi[left] < hi[low])):
+            low = left
+        if right < n and (hs[right] < hs[low] or (hs[right] == hs[low] and hi[right] < hi[low])):
+            low = right
+        if low == pos:
+            return
+        hs[pos], hs[low] = hs[low], hs[pos]
+        hi[pos], hi[low] = hi[low], hi[pos]
+        pos = low
+
+
+@njit(nogil=True, cache=True)
+def _top_k_in_id_order(scores, k, out_ids, out_scores):
+    """`_top_k` for documents stored in id order (index = id rank): scanning from the last document to the first,
+    a document that only ties with the heap's minimum has a lower id than every one seen, so the strict comparison
+    alone keeps trec_eval's order (the heap orders its own ties by index), with no id lookups and no second pass."""
+    hs = np.empty(k, dtype=scores.dtype)
+    hi = np.empty(k, dtype=np.int64)
+    n = 0
+    for i in range(scores.shape[0] - 1, -1, -1):
+        v = scores[i]
+        if n < k:
+            if v <= 0:
+                continue
+            pos = n
+            hs[pos], hi[pos] = v, i
+            n += 1
+            while pos > 0:
+                parent = (pos - 1) // 2
+                if hs[parent] < hs[pos] or (hs[parent] == hs[pos] and hi[parent] < hi[pos]):
+                    break
+                hs[pos], hs[parent] = hs[parent], hs[pos]
+                hi[pos], hi[parent] = hi[parent], hi[pos]
+                pos = parent
+        elif v > hs[0]:
+            hs[0], hi[0] = v, i
+            _sift_down_keyed(hs, hi, n, 0)
+    ids, vals = hi[:n].copy(), hs[:n].copy()
+    order = np.argsort(-ids, kind="mergesort")
+    ids, vals = ids[order], vals[order]
+    order = np.argsort(-vals, kind="mergesort")
+    out_ids[:n] = ids[order]
+    out_scores[:n] = vals[order]
+    return n
+
+
 def _search(flat, pointers, k, data, indptr, indices, num_docs, nonoccurrence, id_rank):
     nq = pointers.shape[0] - 1
     out_ids = np.zeros((nq, k), dtype=np.int64)
@@ -119,7 +172,10 @@ def _search(flat, pointers, k, data, indptr, indices, num_docs, nonoccurrence, i
         scores = _score_query(data, indptr, indices, num_docs, tokens, data.dtype)
         if nonoccurrence.shape[0] > 0:  # bm25l / bm25+: what a term adds to the documents that lack it
             scores += nonoccurrence[tokens].sum()
-        counts[q] = _top_k(scores, id_rank, k, out_ids[q], out_scores[q])
+        if id_rank.shape[0] == 0:  # documents in id order
+            counts[q] = _top_k_in_id_order(scores, k, out_ids[q], out_scores[q])
+        else:
+            counts[q] = _top_k(scores, id_rank, k, out_ids[q], out_scores[q])
     return out_ids, out_scores, counts
 
 
@@ -127,16 +183,18 @@ _KERNELS = {False: njit(nogil=True, cache=True)(_search), True: njit(parallel=Tr
 
 
 def exact_top_k(token_ids: list[list[int]], k: int, data: np.ndarray, indptr: np.ndarray, indices: np.ndarray,
-                num_docs: int, nonoccurrence: np.ndarray | None, id_rank: np.ndarray,
+                num_docs: int, nonoccurrence: np.ndarray | None, id_rank: np.ndarray | None,
                 n_threads: int = 1) -> list[tuple[list[int], list[float]]]:
-    """Per query (a list of term ids), its top-`k` document indices and scores in trec_eval's order."""
+    """Per query (a list of term ids), its top-`k` document indices and scores in trec_eval's order. `id_rank`:
+    each document's position in sorted id order, or None when the documents are stored in id order."""
     parallel = n_threads > 1
     kernel = _KERNELS[parallel]
     pointers = np.zeros(len(token_ids) + 1, dtype=np.int64)
     np.cumsum([len(t) for t in token_ids], out=pointers[1:])
     flat = np.fromiter(chain.from_iterable(token_ids), dtype=np.int64, count=int(pointers[-1]))
     extra = np.zeros(0, dtype=data.dtype) if nonoccurrence is None else nonoccurrence
-    args = (flat, pointers, int(k), data, indptr, indices, int(num_docs), extra, id_rank)
+    rank = np.zeros(0, dtype=np.int64) if id_rank is None else id_rank
+    args = (flat, pointers, int(k), data, indptr, indices, int(num_docs), extra, rank)
     if parallel:
         from numba import get_num_threads, set_num_threads
 
