@@ -125,11 +125,14 @@ class Ranking:
         if not isinstance(query, Query):
             raise InputError(f"a Ranking needs a Query, got {type(query).__name__}")
         idx = indices.tolist() if hasattr(indices, "tolist") else [int(i) for i in indices]
-        values = scores.tolist() if hasattr(scores, "tolist") else [float(v) for v in scores]
+        if getattr(getattr(scores, "dtype", None), "kind", None) == "f":  # a float array: tolist gives floats
+            values = scores.tolist()
+        else:
+            values = scores.tolist() if hasattr(scores, "tolist") else list(scores)
+            if any(type(v) is not float for v in values):
+                values = [float(v) for v in values]
         if len(idx) != len(values):
             raise InputError(f"query {query.id!r}: {len(idx)} document indices but {len(values)} scores")
-        if any(type(v) is not float for v in values):
-            values = [float(v) for v in values]
         if idx and (min(idx) < 0 or max(idx) >= len(docs)):
             raise InputError(f"query {query.id!r}: a document index is outside the {len(docs)} documents")
         self = object.__new__(cls)

@@ -108,7 +108,7 @@ class BM25Retriever(IndexedRetriever):
                 run[q.id] = Ranking(q, ())
         return {q.id: run[q.id] for q in qs}
 
-    def _top_k(self, token_ids: list[list[int]], k: int) -> list[tuple[list[int], list[float]]]:
+    def _top_k(self, token_ids: list[list[int]], k: int) -> list[tuple[Sequence[int], Sequence[float]]]:
         """Per query: the first `k` matching documents in trec_eval's order (score descending, ties by document id
         descending), as (indices, scores). Documents scoring 0 match no term and are left out, as in Lucene.
 

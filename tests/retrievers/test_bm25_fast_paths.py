@@ -132,7 +132,7 @@ def test_numba_scores_equal_bm25s_numba_kernel_where_absent_terms_score(scifact,
         flat, pointers, 20, True, np.dtype(model.dtype), np.dtype(model.int_dtype), data["data"], data["indptr"],
         data["indices"], int(data["num_docs"]), model.nonoccurrence_array)
     ours = bm25._top_k(token_ids, 20)
-    assert [s for _, s in ours] == ref_scores.tolist()
+    assert [list(s) for _, s in ours] == [list(row) for row in ref_scores]
     numpy_run = BM25Retriever(method=method, backend="numpy", show_progress=False).index(docs[:1500])._top_k(
         token_ids, 20)
     assert max(abs(a - b) for (_, x), (_, y) in zip(ours, numpy_run) for a, b in zip(x, y)) < 1e-4
