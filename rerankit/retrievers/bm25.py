@@ -67,7 +67,7 @@ class BM25Retriever(IndexedRetriever):
         self._bm25 = None
         self._docs: list[Document] = []
         self._id_rank: np.ndarray | None = None
-        self._in_id_order: bool | None = None  # whether the documents are stored in id order
+        self._in_id_order = False  # whether the documents are stored in id order (set with _id_rank)
 
     # ---- indexing -------------------------------------------------------------------------------------------
     def index(self, documents: Iterable[Document]) -> BM25Retriever:
@@ -79,7 +79,7 @@ class BM25Retriever(IndexedRetriever):
         token_ids = self.analyzer.many_ids((d.full_text for d in docs), vocab, grow=True)
         model = bm25s.BM25(k1=self.k1, b=self.b, method=self.method)
         model.index((token_ids, vocab), show_progress=self.show_progress)
-        self._bm25, self._docs, self._id_rank, self._in_id_order = model, docs, None, None
+        self._bm25, self._docs, self._id_rank = model, docs, None
         log.info("BM25 index: %d documents, %d terms", len(docs), len(model.vocab_dict))
         return self
 
@@ -123,11 +123,8 @@ class BM25Retriever(IndexedRetriever):
             model = self._bm25
             data = model.scores
             rank = self._rank_of_ids()
-            in_id_order = self._in_id_order if self._in_id_order is not None else bool(
-                (rank == np.arange(len(rank))).all())
-            self._in_id_order = in_id_order
             return exact_top_k(token_ids, k, data["data"], data["indptr"], data["indices"], int(data["num_docs"]),
-                               model.nonoccurrence_array, None if in_id_order else rank, self.n_threads)
+                               model.nonoccurrence_array, None if self._in_id_order else rank, self.n_threads)
         n = len(self._docs)
         fetch = k + 1 if k < n else k
         ids, scores = self._retrieve(token_ids, fetch)
@@ -163,12 +160,13 @@ class BM25Retriever(IndexedRetriever):
         return np.asarray(ids), np.asarray(scores)
 
     def _rank_of_ids(self) -> np.ndarray:
-        """Position of each document's id in sorted id order (computed on the first tie, then kept)."""
+        """Position of each document's id in sorted id order (computed on first use, then kept, with whether the
+        documents are stored in that order)."""
         if self._id_rank is None:
             order = np.argsort(np.array([d.id for d in self._docs]), kind="stable")
             rank = np.empty(len(order), dtype=np.int64)
             rank[order] = np.arange(len(order))
-            self._id_rank = rank
+            self._id_rank, self._in_id_order = rank, bool((order == np.arange(len(order))).all())
         return self._id_rank
 
     # ---- persistence ----------------------------------------------------------------------------------------
@@ -204,7 +202,7 @@ class BM25Retriever(IndexedRetriever):
             self._bm25 = bm25s.BM25.load(str(path / _BM25S_DIR), show_progress=False)
         except (OSError, ValueError, KeyError) as exc:
             raise IndexMismatchError(f"{path}: cannot read the BM25 index ({exc})") from None
-        self._docs, self._id_rank, self._in_id_order = load_documents(path), None, None
+        self._docs, self._id_rank = load_documents(path), None
         n_scored = int(self._bm25.scores["num_docs"])
         if len(self._docs) != meta["num_docs"] or n_scored != len(self._docs):
             raise IndexMismatchError(f"{path}: index holds {n_scored} documents but the document store "

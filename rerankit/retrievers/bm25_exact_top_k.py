@@ -21,19 +21,53 @@ from numba import njit, prange
 
 
 @njit(nogil=True, cache=True)
+def _lower(hs, hi, a, b):
+    """Whether heap entry `a` ranks below entry `b`: a lower score, or the same score and a lower index."""
+    return hs[a] < hs[b] or (hs[a] == hs[b] and hi[a] < hi[b])
+
+
+@njit(nogil=True, cache=True)
+def _swap(hs, hi, a, b):
+    hs[a], hs[b] = hs[b], hs[a]
+    hi[a], hi[b] = hi[b], hi[a]
+
+
+@njit(nogil=True, cache=True)
+def _push(hs, hi, n, v, i):
+    """Add score `v` of document `i` to the min-heap of `n` entries (scores `hs`, document indices `hi`)."""
+    hs[n], hi[n] = v, i
+    pos = n
+    while pos > 0:
+        parent = (pos - 1) // 2
+        if not _lower(hs, hi, pos, parent):
+            return
+        _swap(hs, hi, pos, parent)
+        pos = parent
+
+
+@njit(nogil=True, cache=True)
 def _sift_down(hs, hi, n, pos):
-    """Restore the min-heap on scores `hs` (document indices `hi` alongside) below `pos`."""
+    """Restore the min-heap of `n` entries below `pos`."""
     while True:
         low, left, right = pos, 2 * pos + 1, 2 * pos + 2
-        if left < n and hs[left] < hs[low]:
+        if left < n and _lower(hs, hi, left, low):
             low = left
-        if right < n and hs[right] < hs[low]:
+        if right < n and _lower(hs, hi, right, low):
             low = right
         if low == pos:
             return
-        hs[pos], hs[low] = hs[low], hs[pos]
-        hi[pos], hi[low] = hi[low], hi[pos]
+        _swap(hs, hi, pos, low)
         pos = low
+
+
+@njit(nogil=True, cache=True)
+def _write_in_order(ids, vals, ranks, out_ids, out_scores):
+    """`ids`/`vals` into the outputs by score, then `ranks` (each id's rank), both descending: trec_eval's order."""
+    order = np.argsort(-ranks, kind="mergesort")
+    ids, vals = ids[order], vals[order]
+    order = np.argsort(-vals, kind="mergesort")  # stable: equal scores keep the rank order
+    out_ids[:ids.shape[0]] = ids[order]
+    out_scores[:ids.shape[0]] = vals[order]
 
 
 @njit(nogil=True, cache=True)
@@ -55,10 +89,11 @@ def _top_k(scores, id_rank, k, out_ids, out_scores):
     """The first k positive scores in trec_eval's order (score, then id rank, descending) into the outputs; returns
     how many there are.
 
-    One pass keeps the k highest scores in a min-heap (a strict comparison, as bm25s's kernel) and keeps aside the
-    documents left out with a score equal to the heap's minimum (passed over, or let out by a higher score). The
-    minimum only rises, so if the last of them equal the final cut score, a tie crosses the cut: of the documents
-    at the cut (in the heap or aside), those with the highest id ranks fill the places there.
+    One pass keeps the k highest scores in a min-heap (a strict comparison, as bm25s's kernel; which of the heap's
+    own tied entries is the root does not matter here) and keeps aside the documents left out with a score equal to
+    the heap's minimum (passed over, or let out by a higher score). The minimum only rises, so if the last of them
+    equal the final cut score, a tie crosses the cut: of the documents at the cut (in the heap or aside), those with
+    the highest id ranks fill the places there.
     """
     hs = np.empty(k, dtype=scores.dtype)
     hi = np.empty(k, dtype=np.int64)
@@ -69,18 +104,9 @@ def _top_k(scores, id_rank, k, out_ids, out_scores):
     for i in range(scores.shape[0]):
         v = scores[i]
         if n < k:
-            if v <= 0:
-                continue
-            pos = n
-            hs[pos], hi[pos] = v, i
-            n += 1
-            while pos > 0:
-                parent = (pos - 1) // 2
-                if hs[parent] <= hs[pos]:
-                    break
-                hs[pos], hs[parent] = hs[parent], hs[pos]
-                hi[pos], hi[parent] = hi[parent], hi[pos]
-                pos = parent
+            if v > 0:
+                _push(hs, hi, n, v, i)
+                n += 1
         elif v < hs[0]:  # most documents (and every 0: the heap holds positive scores) stop at this test
             continue
         elif v > hs[0]:
@@ -102,28 +128,8 @@ def _top_k(scores, id_rank, k, out_ids, out_scores):
         at_cut = at_cut[ranks >= np.partition(ranks, ranks.shape[0] - need)[ranks.shape[0] - need]]
         ids = np.concatenate((ids[above], at_cut))
         vals = np.concatenate((vals[above], np.full(at_cut.shape[0], cut, dtype=vals.dtype)))
-    order = np.argsort(-id_rank[ids], kind="mergesort")
-    ids, vals = ids[order], vals[order]
-    order = np.argsort(-vals, kind="mergesort")  # stable: equal scores keep the id-rank order
-    out_ids[:n] = ids[order]
-    out_scores[:n] = vals[order]
+    _write_in_order(ids, vals, id_rank[ids], out_ids, out_scores)
     return n
-
-
-@njit(nogil=True, cache=True)
-def _sift_down_keyed(hs, hi, n, pos):
-    """Restore the min-heap on (score, index) keys below `pos`."""
-    while True:
-        low, left, right = pos, 2 * pos + 1, 2 * pos + 2
-        if left < n and (hs[left] < hs[low] or (hs[left] == hs[low] and hi[left] < hi[low])):
-            low = left
-        if right < n and (hs[right] < hs[low] or (hs[right] == hs[low] and hi[right] < hi[low])):
-            low = right
-        if low == pos:
-            return
-        hs[pos], hs[low] = hs[low], hs[pos]
-        hi[pos], hi[low] = hi[low], hi[pos]
-        pos = low
 
 
 @njit(nogil=True, cache=True)
@@ -137,27 +143,14 @@ def _top_k_in_id_order(scores, k, out_ids, out_scores):
     for i in range(scores.shape[0] - 1, -1, -1):
         v = scores[i]
         if n < k:
-            if v <= 0:
-                continue
-            pos = n
-            hs[pos], hi[pos] = v, i
-            n += 1
-            while pos > 0:
-                parent = (pos - 1) // 2
-                if hs[parent] < hs[pos] or (hs[parent] == hs[pos] and hi[parent] < hi[pos]):
-                    break
-                hs[pos], hs[parent] = hs[parent], hs[pos]
-                hi[pos], hi[parent] = hi[parent], hi[pos]
-                pos = parent
+            if v > 0:
+                _push(hs, hi, n, v, i)
+                n += 1
         elif v > hs[0]:
             hs[0], hi[0] = v, i
-            _sift_down_keyed(hs, hi, n, 0)
-    ids, vals = hi[:n].copy(), hs[:n].copy()
-    order = np.argsort(-ids, kind="mergesort")
-    ids, vals = ids[order], vals[order]
-    order = np.argsort(-vals, kind="mergesort")
-    out_ids[:n] = ids[order]
-    out_scores[:n] = vals[order]
+            _sift_down(hs, hi, n, 0)
+    ids = hi[:n].copy()
+    _write_in_order(ids, hs[:n].copy(), ids, out_ids, out_scores)
     return n
 
 
@@ -207,8 +200,7 @@ def exact_top_k(token_ids: list[list[int]], k: int, data: np.ndarray, indptr: np
                 num_docs: int, nonoccurrence: np.ndarray | None, id_rank: np.ndarray | None,
                 n_threads: int = 1) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per query (a list of term ids), its top-`k` document indices and scores (array rows) in trec_eval's order.
-    `id_rank`:
-    each document's position in sorted id order, or None when the documents are stored in id order."""
+    `id_rank`: each document's position in sorted id order, or None when the documents are stored in id order."""
     parallel = n_threads > 1
     kernel = _KERNELS[parallel]
     pointers = np.zeros(len(token_ids) + 1, dtype=np.int64)
