@@ -41,7 +41,8 @@ import numpy as np
 
 from rerankit.errors import ConfigError, MissingDependencyError
 
-__all__ = ["BACKENDS", "QUANTIZATIONS", "FP32_TOLERANCE", "ORT_MODEL_TYPES", "check_backend", "export_module",
+__all__ = ["BACKENDS", "QUANTIZATIONS", "FP32_TOLERANCE", "ORT_MODEL_TYPES", "INT8_SCHEME", "check_backend",
+           "export_module",
            "ExportedModule", "output_of", "exports_dir", "weights_digest",
            "as_torch_module", "export_sentence_transformer"]
 
