@@ -81,14 +81,14 @@ def test_greedy_generation_equals_in_process(api, vllm_qwen):
 
 
 def test_yes_no_and_first_rankings_equal_in_process(api, vllm_qwen, rankings):
-    kw = dict(template="yes-no", depth=10, max_passage_tokens=128, progress=False)
+    kw = dict(template="yes-no", depth=10, max_passage_tokens=64, progress=False)
     served = YesNoReranker(engine=api, **kw).rerank_many(rankings)
     local = YesNoReranker(engine=vllm_qwen, **kw).rerank_many(rankings)
     for a, b in zip(served, local):
         sa, sb = a.scores(), b.scores()
         assert max(abs(sa[d] - sb[d]) for d in sb) < TOL
         assert a.ids() == b.ids()
-    fk = dict(depth=10, window_size=10, stride=5, max_passage_words=60, keep_history=True, progress=False)
+    fk = dict(depth=10, window_size=10, stride=5, max_passage_words=30, keep_history=True, progress=False)
     hs = [h for r in FirstReranker(engine=api, **fk).rerank_many(rankings) for h in r.meta["first"]["history"]]
     hl = [h for r in FirstReranker(engine=vllm_qwen, **fk).rerank_many(rankings) for h in r.meta["first"]["history"]]
     assert [h["permutation"] for h in hs] == [h["permutation"] for h in hl]

@@ -34,18 +34,6 @@ def _same(a, b, tol=1e-5):
         assert np.allclose([h.score for h in x.hits], [h.score for h in y.hits], atol=tol)
 
 
-def test_cross_encoder_on_two_ray_workers_equals_one_process(ray_local, saved_cross_encoder, dl19_bm25):
-    first = _first(dl19_bm25, 6, 10)
-    ce = build("reranker", "cross-encoder", model=str(saved_cross_encoder), progress=False)
-    local = Pipeline(rerankers=[ce]).rerank_run(first)
-    with RayExecutor(workers=2) as ex:
-        remote = Pipeline(rerankers=[ce], executor=ex, chunk_size=2).rerank_run(first)
-        assert len(set(ex.worker_pids(ce))) == 2
-    _same([r.ranking for r in local], [r.ranking for r in remote])
-    # the reranker really reordered something, so equality is not the first stage passing through
-    assert any(r.ranking.ids() != f.ids() for r, f in zip(local, first))
-
-
 def test_yes_no_llm_on_ray_equals_one_process(ray_local, smollm, dl19_bm25):
     first = _first(dl19_bm25, 4, 5)
     opts = dict(model=str(smollm), engine="transformers", template="yes-no", progress=False)
@@ -58,12 +46,16 @@ def test_yes_no_llm_on_ray_equals_one_process(ray_local, smollm, dl19_bm25):
     _same([r.ranking for r in local], [r.ranking for r in remote], tol=1e-4)
 
 
-def test_killed_worker_is_restarted_and_the_run_is_unchanged(ray_local, saved_cross_encoder, dl19_bm25, tmp_path):
-    first = _first(dl19_bm25, 12, 40)
+def test_two_workers_equal_one_process_and_a_killed_worker_is_restarted(ray_local, saved_cross_encoder, dl19_bm25,
+                                                                           tmp_path):
+    first = _first(dl19_bm25, 8, 30)
     ce = build("reranker", "cross-encoder", model=str(saved_cross_encoder), progress=False, batch_size=8)
     expected = [r.ranking for r in Pipeline(rerankers=[ce]).rerank_run(first)]
+    # the reranker really reorders, so equality below is not the first stage passing through
+    assert any(r.ids() != f.ids() for r, f in zip(expected, first))
     with RayExecutor(workers=2, max_restarts=2, max_task_retries=2) as ex:
         pids = ex.worker_pids(ce)
+        assert len(set(pids)) == 2  # two worker processes share the batches
         pipe = Pipeline(rerankers=[ce], executor=ex, chunk_size=1, cache_dir=tmp_path)
         box: dict = {}
         worker = threading.Thread(target=lambda: box.update(out=pipe.rerank_run(first)))
@@ -104,12 +96,12 @@ def test_dense_index_through_ray_equals_one_process(ray_local, minilm, shared_da
     from rerankit.retrievers.dense import DenseRetriever
 
     ds = load_dataset("beir/scifact", data_dir=shared_data)
-    docs = list(ds.corpus.values())[:300]
+    docs = list(ds.corpus.values())[:100]  # MiniLM encodes ~12 SciFact abstracts a second here: keep CI short
     queries = [Query(q.id, q.text) for q in list(ds.queries.values())[:20]]
     one = DenseRetriever(str(minilm), show_progress=False).index(docs)
     with RayExecutor(workers=2) as ex:
-        many = DenseRetriever(str(minilm), show_progress=False, executor=ex, shard_size=64).index(docs)
-    assert one._index.ntotal == many._index.ntotal == 300
+        many = DenseRetriever(str(minilm), show_progress=False, executor=ex, shard_size=30).index(docs)
+    assert one._index.ntotal == many._index.ntotal == 100
     _same(list(one.search_many(queries, 10).values()), list(many.search_many(queries, 10).values()))
 
 
@@ -118,11 +110,11 @@ def test_splade_index_through_ray_equals_one_process(ray_local, splade_tiny, sha
     from rerankit.retrievers.splade import SpladeRetriever
 
     ds = load_dataset("beir/scifact", data_dir=shared_data)
-    docs = list(ds.corpus.values())[:200]
+    docs = list(ds.corpus.values())[:100]
     queries = [Query(q.id, q.text) for q in list(ds.queries.values())[:20]]
     one = SpladeRetriever(str(splade_tiny), show_progress=False).index(docs)
     with RayExecutor(workers=2) as ex:
-        many = SpladeRetriever(str(splade_tiny), show_progress=False, executor=ex, shard_size=50).index(docs)
+        many = SpladeRetriever(str(splade_tiny), show_progress=False, executor=ex, shard_size=30).index(docs)
     _same(list(one.search_many(queries, 10).values()), list(many.search_many(queries, 10).values()))
 
 

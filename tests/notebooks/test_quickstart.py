@@ -17,6 +17,7 @@ def test_quickstart_notebook_runs(shared_data, minilm, qwen, monkeypatch):
     nbformat = __import__("nbformat") if ci else pytest.importorskip("nbformat")
     nbclient = __import__("nbclient") if ci else pytest.importorskip("nbclient")
     monkeypatch.setenv("RERANKIT_DATA_DIR", str(shared_data))
+    monkeypatch.setenv("QUICKSTART_QUERIES", "5")  # the notebook's default 20 shows no more code; CI time
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend must draw the plot
     nb = nbformat.read(NOTEBOOK, as_version=4)
     client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
