@@ -28,7 +28,7 @@ from rerankit.retrievers.index_io import (
     save_documents,
     write_manifest,
 )
-from rerankit.types import Document, Query, Ranking, Run
+from rerankit.types import Document, Query, Run
 
 __all__ = ["DenseRetriever", "DEFAULT_DENSE_MODEL", "INDEX_TYPES"]
 
@@ -216,11 +216,31 @@ class DenseRetriever(IndexedRetriever):
         qs = check_queries(queries)
         emb = self.encode_queries([q.text for q in qs])
         self._set_search_params()
-        scores, ids = self._index.search(emb, min(k, len(self._docs)))
-        return {q.id: self._ranking(q, ids[i], scores[i]) for i, q in enumerate(qs)}
+        k = min(k, len(self._docs))
+        if self.index_type != "flat":  # approximate: its results depend on the depth asked for (ef_search >= k)
+            scores, ids = self._index.search(emb, k)
+            return {q.id: ranking_from_scores(q, self._docs, ids[i], scores[i]) for i, q in enumerate(qs)}
+        rows = self._exact_rows(emb, k)
+        return {q.id: ranking_from_scores(q, self._docs, *rows[i], k) for i, q in enumerate(qs)}
 
-    def _ranking(self, query: Query, ids: np.ndarray, scores: np.ndarray) -> Ranking:
-        return ranking_from_scores(query, self._docs, ids, scores)
+    def _exact_rows(self, emb: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per query: the flat index's k best (ids, scores), and every document tied with the k-th score, so that
+        which tied documents make the cut is decided by document id (trec_eval's order), not by faiss. One extra
+        result shows whether a tie crosses the cut; only such queries are searched deeper (doubling)."""
+        n = len(self._docs)
+        fetch = min(k + 1, n)
+        scores, ids = self._index.search(emb, fetch)
+        rows = list(zip(ids, scores))
+        if fetch > k:
+            for r in np.flatnonzero((scores[:, k] == scores[:, k - 1]) & (ids[:, k] >= 0)).tolist():
+                depth = fetch
+                while depth < n:
+                    depth = min(2 * depth, n)
+                    s, i = self._index.search(emb[r:r + 1], depth)
+                    if s[0, -1] < scores[r, k - 1] or depth >= n:
+                        break
+                rows[r] = (i[0], s[0])
+        return rows
 
     def _set_search_params(self) -> None:
         import faiss

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rerankit.errors import IndexMismatchError
 from rerankit.types import Document, Query, Ranking
 
@@ -85,12 +87,29 @@ def read_manifest(path: str | Path, fmt: str, verify: bool = True) -> dict[str, 
 
 
 def ranking_from_scores(query: Query, docs: Sequence[Document], indices: Iterable[int],
-                        scores: Iterable[float]) -> Ranking:
-    """A ranking over ``docs[i]`` with the given scores, ordered as trec_eval orders (score desc, id desc on ties).
+                        scores: Iterable[float], k: int | None = None) -> Ranking:
+    """A ranking over ``docs[i]`` with the given scores, ordered as trec_eval orders (score desc, id desc on ties),
+    cut to its first `k` (all when None): an index that hands over every document tied at its k-th score thus
+    keeps the tied ones trec_eval ranks first.
 
     Negative indices (faiss's "no result") are left out. The ranking is lazy (:meth:`Ranking.from_indices`): its hits
     are built only when a stage reads them, so `docs` must be the retriever's own document store.
+
+    Index results usually come strictly score-descending already (faiss, the SPLADE index): those rows are taken
+    as they are, with no per-document Python work; rows with tied or unordered scores are sorted.
     """
+    if isinstance(indices, np.ndarray) and isinstance(scores, np.ndarray) and indices.ndim == scores.ndim == 1 \
+            and len(indices) == len(scores) and scores.dtype.kind == "f":
+        keep = indices >= 0
+        if not keep.all():
+            indices, scores = indices[keep], scores[keep]
+        if (scores[1:] < scores[:-1]).all():  # strictly descending (NaN fails): trec_eval's order already
+            return Ranking.from_indices(query, docs, indices[:k], scores[:k])
+    return _sorted_ranking(query, docs, indices, scores).top(k)
+
+
+def _sorted_ranking(query: Query, docs: Sequence[Document], indices: Iterable[int],
+                    scores: Iterable[float]) -> Ranking:
     pairs = [(i, float(s)) for i, s in zip((int(i) for i in indices), scores) if i >= 0]
     pairs.sort(key=lambda p: docs[p[0]].id, reverse=True)
     pairs.sort(key=lambda p: -p[1])

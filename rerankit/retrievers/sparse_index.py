@@ -51,7 +51,9 @@ class SparseIndex:
         return int(p.data.nbytes + p.indices.nbytes + p.indptr.nbytes)
 
     def search(self, queries: Any, k: int, chunk: int = 256) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per query row: (document indices, scores), best first, at most `k`, only documents sharing a term."""
+        """Per query row: (document indices, scores), best first, only documents sharing a term: the `k` best, and
+        every other document tied with the k-th score (which of those make the cut is decided by document id, by
+        the caller: :func:`~rerankit.retrievers.index_io.ranking_from_scores` with `k`)."""
         if queries.shape[1] != self.vocab_size:
             raise IndexMismatchError(f"query vectors have {queries.shape[1]} dimensions but the index vocabulary "
                                      f"has {self.vocab_size}: the query encoder does not match the index")
@@ -67,7 +69,8 @@ class SparseIndex:
                 keep = vals > 0
                 docs, vals = docs[keep], vals[keep]
                 if len(vals) > k:
-                    top = np.argpartition(-vals, k - 1)[:k]
+                    kth = np.partition(vals, len(vals) - k)[len(vals) - k]  # the k-th highest score
+                    top = np.flatnonzero(vals >= kth)
                     docs, vals = docs[top], vals[top]
                 order = np.argsort(-vals, kind="stable")
                 out.append((docs[order].astype(np.int64), vals[order]))

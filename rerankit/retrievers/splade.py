@@ -230,7 +230,7 @@ class SpladeRetriever(IndexedRetriever):
         qs = check_queries(queries)
         vectors = self.query_encoder.encode([q.text for q in qs], "encode queries")
         results = index.search(vectors, k)
-        return {q.id: ranking_from_scores(q, self._docs, ids, scores) for q, (ids, scores) in zip(qs, results)}
+        return {q.id: ranking_from_scores(q, self._docs, ids, scores, k) for q, (ids, scores) in zip(qs, results)}
 
     def config(self) -> dict:
         cfg = {"name": self.name, "model": self.model_name, "query_model": self.query_model_name,

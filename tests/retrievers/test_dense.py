@@ -132,3 +132,23 @@ def test_scifact_slice_quality(minilm, shared_data, dense):
     run = retriever.index(docs).search_many([ds.queries[q] for q in qids], k=10)
     ndcg = evaluate(run, {q: ds.qrels[q] for q in qids}, ["ndcg@10"])["ndcg@10"]
     assert ndcg > 0.6, ndcg  # 0.97 measured here; a random ranking of these 80 documents gives about 0.1
+
+
+@pytest.mark.parametrize("order", ["ascending", "descending"])
+def test_ties_at_the_cut_are_decided_by_document_id(minilm, minilm_encoder, order):
+    """Six copies of one passage score exactly alike: the k that make the cut are those trec_eval ranks first (the
+    highest ids), whatever order faiss stored them in; ties inside the cut are ordered by id too."""
+    from rerankit.types import Document, Query
+
+    copies = [Document(f"dup-{i}", "Leaves turn sunlight into sugar by photosynthesis.") for i in range(6)]
+    docs = [*SEASONS, *(copies if order == "ascending" else copies[::-1])]
+    retriever = build("retriever", "dense", model=str(minilm), show_progress=False, batch_size=1)
+    retriever._model = minilm_encoder
+    retriever.index(docs)
+    query = Query("q", "how do leaves make sugar from light")
+    for k in (1, 3, 5):
+        got = retriever.search(query, k)
+        assert got.ids() == [f"dup-{i}" for i in range(5, 5 - k, -1)], (order, k)
+        assert len(set(got.score_list())) == 1
+    # deeper than the copies: they come first, then the rest by score
+    assert retriever.search(query, 8).ids()[:6] == [f"dup-{i}" for i in range(5, -1, -1)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rerankit.retrievers.index_io import ranking_from_scores
+from rerankit.retrievers.index_io import _sorted_ranking, ranking_from_scores
 from rerankit.types import Document, Hit, Query, Ranking
 
 
@@ -19,3 +19,28 @@ def test_ranking_from_scores_orders_like_trec_eval_and_builds_hits_only_when_rea
     assert "hits" not in ranking.__dict__
     built = Ranking(ranking.query, tuple(Hit(docs[int(i[1:])], s) for i, s in zip(ranking.ids(), ranking.score_list())))
     assert ranking.hits == built.hits and ranking.hits[0].doc is docs[5]
+
+
+def test_the_no_sort_path_for_descending_rows_gives_the_sorted_rankings():
+    """Rows that come strictly score-descending skip the sort; every kind of row must give what sorting gives."""
+    rng = np.random.default_rng(0)
+    docs = [Document(f"d{i:03d}", "t") for i in range(300)]
+    q = Query("q", "query")
+    kinds = {"descending": 0, "ties": 0, "unordered": 0, "no result": 0}
+    for case in range(400):
+        n = int(rng.integers(0, 40))
+        idx = rng.permutation(300)[:n]
+        scores = rng.normal(size=n).astype(np.float32 if case % 2 else np.float64)
+        if case % 4 == 1 and n > 2:  # ties, as duplicate documents give
+            scores = np.round(scores, 1)
+        if case % 5 != 0:
+            scores = -np.sort(-scores)
+        if case % 7 == 3 and n:
+            idx[rng.integers(0, n, size=max(1, n // 5))] = -1  # faiss's "no result"
+        kinds["descending" if n < 2 or (np.diff(scores) < 0).all() else
+              "ties" if (np.diff(scores) <= 0).all() else "unordered"] += 1
+        kinds["no result"] += bool((idx < 0).any())
+        got, want = ranking_from_scores(q, docs, idx, scores), _sorted_ranking(q, docs, idx, scores)
+        assert got.ids() == want.ids() and got.score_list() == want.score_list(), case
+        assert all(type(s) is float for s in got.score_list())
+    assert min(kinds.values()) > 20, kinds  # every kind of row was tried

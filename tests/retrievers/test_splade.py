@@ -93,3 +93,27 @@ def test_bad_input_errors(splade_tiny, tmp_path):
         SpladeRetriever(str(tmp_path / "missing")).document_encoder  # noqa: B018
     with pytest.raises(InputError, match="corpus is empty"):
         SpladeRetriever(str(splade_tiny)).index([])
+
+
+@pytest.mark.parametrize("order", ["ascending", "descending"])
+def test_ties_at_the_cut_are_decided_by_document_id(splade_tiny, order):
+    """Six copies of one passage score exactly alike: the k that make the cut are those trec_eval ranks first (the
+    highest ids), whatever order the index holds them in."""
+    from rerankit.types import Document, Query
+
+    copies = [Document(f"dup-{i}", "Leaves turn sunlight into sugar by photosynthesis.") for i in range(6)]
+    docs = [*SEASONS, *(copies if order == "ascending" else copies[::-1])]
+    retriever = build("retriever", "splade", model=str(splade_tiny), show_progress=False, batch_size=1).index(docs)
+    query = Query("q", "leaves sunlight sugar photosynthesis")
+    for k in (1, 3, 5):
+        got = retriever.search(query, k)
+        assert got.ids() == [f"dup-{i}" for i in range(5, 5 - k, -1)], (order, k)
+        assert len(set(got.score_list())) == 1
+
+
+def test_the_sparse_index_hands_over_every_document_tied_at_the_cut():
+    rows = [[5.0, 0.0, 0.0]] + [[1.0, 2.0, 0.0]] * 4 + [[1.0, 0.0, 0.0]]  # scores 5, four times 3, then 1
+    index = SparseIndex.from_documents(sparse.csr_matrix(np.array(rows, dtype=np.float32)))
+    (ids, scores), = index.search(sparse.csr_matrix(np.array([[1.0, 1.0, 0.0]], dtype=np.float32)), k=2)
+    assert ids[0] == 0 and sorted(ids[1:].tolist()) == [1, 2, 3, 4]
+    assert scores.tolist() == [5.0, 3.0, 3.0, 3.0, 3.0]
