@@ -67,14 +67,14 @@ class BM25Retriever(IndexedRetriever):
         self._bm25 = None
         self._docs: list[Document] = []
         self._id_rank: np.ndarray | None = None
-        self._in_id_order = False  # whether the documents are stored in id order (set with _id_rank)
+        self._ids_descending = False  # documents stored in descending id order? (set with _id_rank)
 
     # ---- indexing -------------------------------------------------------------------------------------------
     def index(self, documents: Iterable[Document]) -> BM25Retriever:
         bm25s = _import_bm25s()
 
-        # stored in id order: the search kernel then orders ties (by id) for free (`bm25_exact_top_k`)
-        docs = sorted(check_corpus(documents), key=lambda d: d.id)
+        # stored in descending id order: the search kernel then orders ties (by id) for free (`bm25_exact_top_k`)
+        docs = sorted(check_corpus(documents), key=lambda d: d.id, reverse=True)
         vocab: dict[str, int] = {}
         token_ids = self.analyzer.many_ids((d.full_text for d in docs), vocab, grow=True)
         model = bm25s.BM25(k1=self.k1, b=self.b, method=self.method)
@@ -124,7 +124,7 @@ class BM25Retriever(IndexedRetriever):
             data = model.scores
             rank = self._rank_of_ids()
             return exact_top_k(token_ids, k, data["data"], data["indptr"], data["indices"], int(data["num_docs"]),
-                               model.nonoccurrence_array, None if self._in_id_order else rank, self.n_threads)
+                               model.nonoccurrence_array, None if self._ids_descending else rank, self.n_threads)
         n = len(self._docs)
         fetch = k + 1 if k < n else k
         ids, scores = self._retrieve(token_ids, fetch)
@@ -161,12 +161,13 @@ class BM25Retriever(IndexedRetriever):
 
     def _rank_of_ids(self) -> np.ndarray:
         """Position of each document's id in sorted id order (computed on first use, then kept, with whether the
-        documents are stored in that order)."""
+        documents are stored in descending id order)."""
         if self._id_rank is None:
             order = np.argsort(np.array([d.id for d in self._docs]), kind="stable")
             rank = np.empty(len(order), dtype=np.int64)
             rank[order] = np.arange(len(order))
-            self._id_rank, self._in_id_order = rank, bool((order == np.arange(len(order))).all())
+            self._id_rank = rank
+            self._ids_descending = bool((rank == np.arange(len(rank) - 1, -1, -1)).all())
         return self._id_rank
 
     # ---- persistence ----------------------------------------------------------------------------------------

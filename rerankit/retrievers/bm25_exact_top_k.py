@@ -6,8 +6,10 @@ same additions in the same order: the same float32 scores, bit for bit), but int
 query and cleared only where the query's postings touched it (bm25s allocates and zeroes a corpus-sized array per
 query: 4 MB at a million documents). It selects as bm25s does, then settles a tie across the cut by document id,
 descending, as trec_eval orders ties, from the documents the pass kept aside at the heap's minimum. Where the
-documents are stored in id order (BM25Retriever.index sorts them), the scan runs from the last document to the
-first and the order of ties comes free. Documents scoring 0 match no query term and are left out (as in Lucene).
+documents are stored in descending id order (BM25Retriever.index sorts them so), the scan runs from the first
+document to the last and the order of ties comes free. (A forward scan: over a million-document buffer, scanning
+from the last document to the first took 2.3-2.5 ms here against 1.5 ms forward.) Documents scoring 0 match no
+query term and are left out (as in Lucene).
 Imported only where numba is installed (bm25s's ``core`` extra); the kernels compile on first use and are cached on
 disk.
 """
@@ -132,25 +134,45 @@ def _top_k(scores, id_rank, k, out_ids, out_scores):
     return n
 
 
+BLOCK = 64  # documents whose highest score is compared with the heap's minimum at once
+
+
+@njit(nogil=True, cache=True, fastmath=True)
+def _block_max(scores, lo, hi):
+    """The highest of ``scores[lo:hi]`` (vectorised: the maximum is exact in any order)."""
+    m = scores[lo]
+    for j in range(lo + 1, hi):
+        m = max(m, scores[j])
+    return m
+
+
 @njit(nogil=True, cache=True)
-def _top_k_in_id_order(scores, k, out_ids, out_scores):
-    """`_top_k` for documents stored in id order (index = id rank): scanning from the last document to the first,
-    a document that only ties with the heap's minimum has a lower id than every one seen, so the strict comparison
-    alone keeps trec_eval's order (the heap orders its own ties by index), with no id lookups and no second pass."""
+def _top_k_in_descending_id_order(scores, k, out_ids, out_scores):
+    """`_top_k` for documents stored in descending id order (a higher index, a lower id): scanning from the first
+    document to the last, a document that only ties with the heap's minimum has a lower id than every one seen, so
+    the strict comparison alone keeps trec_eval's order (the heap orders its own ties by index), with no id lookups
+    and no second pass. The heap holds negated indices, so that of its tied entries the one with the lowest id is the
+    first let out. Once the heap is full, a block of documents none of which beats its minimum is passed over
+    after one vectorised maximum (most blocks are: at a million documents the scan took 0.9 ms instead of 2.3)."""
     hs = np.empty(k, dtype=scores.dtype)
     hi = np.empty(k, dtype=np.int64)
     n = 0
-    for i in range(scores.shape[0] - 1, -1, -1):
-        v = scores[i]
-        if n < k:
-            if v > 0:
-                _push(hs, hi, n, v, i)
-                n += 1
-        elif v > hs[0]:
-            hs[0], hi[0] = v, i
-            _sift_down(hs, hi, n, 0)
-    ids = hi[:n].copy()
-    _write_in_order(ids, hs[:n].copy(), ids, out_ids, out_scores)
+    total = scores.shape[0]
+    for lo in range(0, total, BLOCK):
+        end = min(lo + BLOCK, total)
+        if n == k and _block_max(scores, lo, end) <= hs[0]:
+            continue
+        for i in range(lo, end):
+            v = scores[i]
+            if n < k:
+                if v > 0:
+                    _push(hs, hi, n, v, -i)
+                    n += 1
+            elif v > hs[0]:
+                hs[0], hi[0] = v, -i
+                _sift_down(hs, hi, n, 0)
+    ids = -hi[:n]
+    _write_in_order(ids, hs[:n].copy(), -ids, out_ids, out_scores)
     return n
 
 
@@ -185,8 +207,8 @@ def _search(flat, pointers, k, data, indptr, indices, num_docs, nonoccurrence, i
                 work = scores + nonoccurrence[tokens].sum()
             else:
                 work = scores
-            if id_rank.shape[0] == 0:  # documents in id order
-                counts[q] = _top_k_in_id_order(work, k, out_ids[q], out_scores[q])
+            if id_rank.shape[0] == 0:  # documents in descending id order
+                counts[q] = _top_k_in_descending_id_order(work, k, out_ids[q], out_scores[q])
             else:
                 counts[q] = _top_k(work, id_rank, k, out_ids[q], out_scores[q])
             _clear(scores, tokens, indptr, indices)
@@ -200,7 +222,8 @@ def exact_top_k(token_ids: list[list[int]], k: int, data: np.ndarray, indptr: np
                 num_docs: int, nonoccurrence: np.ndarray | None, id_rank: np.ndarray | None,
                 n_threads: int = 1) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per query (a list of term ids), its top-`k` document indices and scores (array rows) in trec_eval's order.
-    `id_rank`: each document's position in sorted id order, or None when the documents are stored in id order."""
+    `id_rank`: each document's position in sorted id order, or None when the documents are stored in descending id
+    order."""
     parallel = n_threads > 1
     kernel = _KERNELS[parallel]
     pointers = np.zeros(len(token_ids) + 1, dtype=np.int64)

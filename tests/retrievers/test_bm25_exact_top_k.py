@@ -38,21 +38,22 @@ def test_top_k_equals_a_full_sort_in_trec_eval_order(seed, ascending):
 
 @pytest.mark.parametrize("order", ["shuffled", "ascending", "descending"])
 @pytest.mark.parametrize("seed", range(20))
-def test_top_k_of_documents_in_id_order_equals_a_full_sort(seed, order):
-    """Documents stored in id order (index = id rank): the reverse scan orders ties without id lookups."""
-    from rerankit.retrievers.bm25_exact_top_k import _top_k_in_id_order
+def test_top_k_of_documents_in_descending_id_order_equals_a_full_sort(seed, order):
+    """Documents stored in descending id order (id rank = n - 1 - index): the forward scan orders ties without id
+    lookups."""
+    from rerankit.retrievers.bm25_exact_top_k import _top_k_in_descending_id_order
 
     rng = np.random.default_rng(1000 + seed)
     n = int(rng.integers(1, 400))
     levels = rng.choice([0.0, 0.5, 1.25, 2.0, 3.5, 7.0], size=int(rng.integers(1, 6)), replace=False)
     scores = rng.choice(levels, size=n).astype(np.float32)
-    if order != "shuffled":  # descending: the reverse scan meets ever higher scores, each letting a tie out
+    if order != "shuffled":  # ascending: the scan meets ever higher scores, each letting a tie out
         scores.sort()
         scores = scores if order == "ascending" else scores[::-1].copy()
     for k in (1, 3, 10, 50, n):
         ids, vals = np.zeros(k, np.int64), np.zeros(k, np.float32)
-        got = _top_k_in_id_order(scores, k, ids, vals)
-        want = _brute(scores, np.arange(n), k)
+        got = _top_k_in_descending_id_order(scores, k, ids, vals)
+        want = _brute(scores, np.arange(n - 1, -1, -1), k)
         assert list(zip(ids[:got].tolist(), vals[:got].tolist())) == want, (seed, k)
 
 

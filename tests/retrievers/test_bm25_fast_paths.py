@@ -112,18 +112,18 @@ def test_parallel_numba_search_equals_the_plain_path(scifact, plain, bm25, k):
 
 
 def test_general_kernel_equals_the_plain_path(scifact, plain, bm25):
-    """An index whose documents are not stored in id order (saved by an earlier version) takes the kernel that looks
-    ids up at the cut: the same rankings."""
+    """An index whose documents are not stored in descending id order (saved by an earlier version) takes the
+    kernel that looks ids up at the cut: the same rankings."""
     if not numba_available():
         pytest.skip("numba is not installed")
     bm25.backend = "numba"
     bm25._rank_of_ids()
-    assert bm25._in_id_order  # index() stores documents in id order
-    bm25._in_id_order = False  # as for an index stored in another order
+    assert bm25._ids_descending  # index() stores documents in descending id order
+    bm25._ids_descending = False  # as for an index stored in another order
     try:
         run = bm25.search_many(scifact[1], 1000)
     finally:
-        bm25._in_id_order = True
+        bm25._ids_descending = True
     for q in scifact[1]:
         assert list(zip(run[q.id].ids(), run[q.id].score_list())) == plain[q.id][:1000], q.id
 
