@@ -32,8 +32,8 @@ held while building (inputs included; "inputs" is what it held before). Times ar
 queries, the median of `--search-rounds` (3) timings (rows measured before this option have one). The load
 average is read at the start and end of each measurement. A watchdog kills a measurement whose RSS passes
 `--max-rss-gb` (9). Rows are appended to eval/results/scaling.jsonl as they are measured, and a
-rerun skips (size, kind, side) rows already there, so the script resumes; it then writes scaling.md and
-scaling.png from all rows.
+rerun skips (size, kind, side) rows already there, so the script resumes (`--again` measures the chosen ones anew,
+after a change); it then writes scaling.md and scaling.png from all rows.
 
     nice -n 19 python eval/scaling.py --data-dir ../shared/data [--sizes 10000 100000] [--kinds bm25 splade]
     nice -n 19 python eval/scaling.py --report-only      # redraw the table and plot from the saved rows
@@ -465,6 +465,8 @@ def main() -> None:
     ap.add_argument("--min-available-gb", type=float, default=1.0,
                     help="stop a measurement when the machine's available memory falls below this")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--again", action="store_true",
+                    help="measure the chosen sizes, kinds and sides again, replacing their rows (after a change)")
     ap.add_argument("--worker", nargs=3, metavar=("KIND", "SIDE", "SIZE"), help=argparse.SUPPRESS)
     ap.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -503,6 +505,10 @@ def main() -> None:
             if rc != 0:
                 sys.exit(f"calibration failed ({why or f'exit {rc}'})")
             calib_path.write_text(json.dumps(json.loads(result.read_text()), indent=2) + "\n")
+        if args.again:  # the chosen rows are measured anew: the old ones stay only in git history
+            chosen = {(size, kind, side) for size in args.sizes for kind in args.kinds for side in args.sides}
+            kept = [r for r in read_rows(rows_path) if (r["size"], r["kind"], r["side"]) not in chosen]
+            rows_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
         done = {_key(r) for r in read_rows(rows_path)}
         for size in args.sizes:
             for kind in args.kinds:
