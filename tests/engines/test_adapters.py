@@ -82,7 +82,7 @@ def test_transformers_loads_base_plus_adapter(hf_pair, adapter, smollm):
 
 def test_vllm_loads_the_adapter_with_the_same_outputs(hf_pair, adapter, smollm, vllm_installed, in_process_vllm):
     _, tuned = hf_pair
-    # in this process (closed before the session's vllm_qwen is built): see tests/conftest.py
+    # in this process (built and closed before any other vLLM engine): see tests/conftest.py
     engine = in_process_vllm(str(adapter), max_model_len=1024, kv_cache_gib=1, enforce_eager=True)
     try:
         assert engine.adapter is not None and engine.config()["base_model"] == str(smollm)
