@@ -52,7 +52,7 @@ def test_top_k_of_documents_in_descending_id_order_equals_a_full_sort(seed, orde
         scores = scores if order == "ascending" else scores[::-1].copy()
     for k in (1, 3, 10, 50, n):
         ids, vals = np.zeros(k, np.int64), np.zeros(k, np.float32)
-        got = _top_k_in_descending_id_order(scores, k, ids, vals)
+        got = _top_k_in_descending_id_order(scores, k, np.empty(k, np.float32), np.empty(k, np.int64), ids, vals)
         want = _brute(scores, np.arange(n - 1, -1, -1), k)
         assert list(zip(ids[:got].tolist(), vals[:got].tolist())) == want, (seed, k)
 
