@@ -233,12 +233,10 @@ class DenseRetriever(IndexedRetriever):
         rows = list(zip(ids, scores))
         if fetch > k:
             for r in np.flatnonzero((scores[:, k] == scores[:, k - 1]) & (ids[:, k] >= 0)).tolist():
-                depth = fetch
-                while depth < n:
+                depth, s, i = fetch, scores[r:r + 1], ids[r:r + 1]
+                while depth < n and s[0, -1] >= scores[r, k - 1]:  # the last one fetched still ties: go deeper
                     depth = min(2 * depth, n)
                     s, i = self._index.search(emb[r:r + 1], depth)
-                    if s[0, -1] < scores[r, k - 1] or depth >= n:
-                        break
                 rows[r] = (i[0], s[0])
         return rows
 

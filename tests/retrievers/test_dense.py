@@ -152,3 +152,8 @@ def test_ties_at_the_cut_are_decided_by_document_id(minilm, minilm_encoder, orde
         assert len(set(got.score_list())) == 1
     # deeper than the copies: they come first, then the rest by score
     assert retriever.search(query, 8).ids()[:6] == [f"dup-{i}" for i in range(5, -1, -1)]
+    # a tie across the cut when one extra result already reaches the last document (k = n - 1)
+    only = build("retriever", "dense", model=str(minilm), show_progress=False, batch_size=1)
+    only._model = minilm_encoder
+    only.index(copies if order == "ascending" else copies[::-1])
+    assert only.search(query, 5).ids() == [f"dup-{i}" for i in range(5, 0, -1)]
