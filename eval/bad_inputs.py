@@ -25,7 +25,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from rerankit.server.ports import free_local_port
 
 ROOT = Path(__file__).resolve().parents[1]
 _LEAKS = re.compile(r"(/root/|/home/|/work/|/tmp/|site-packages|\b[A-Z][A-Za-z]+(Error|Exception)\b)")
@@ -370,12 +371,6 @@ def api_cases(env: Env) -> list[Case]:
 
 
 # ---- HTTP cases ----------------------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(env: Env) -> tuple[subprocess.Popen, str]:
     import httpx
     import yaml
@@ -392,7 +387,7 @@ def start_server(env: Env) -> tuple[subprocess.Popen, str]:
                       "allow_untrained_head": True}]
     (root / "pipeline.yaml").write_text(yaml.safe_dump({"retriever": {"index": "index"}, "rerankers": rerankers,
                                                         "k": 5}))
-    port = _free_port()
+    port = free_local_port()
     proc = subprocess.Popen([sys.executable, "-m", "rerankit.cli", "serve", "--config", str(root / "pipeline.yaml"),
                              "--port", str(port), "--max-body-bytes", "20000"],
                             stdout=subprocess.DEVNULL, stderr=open(root / "server.log", "w"),

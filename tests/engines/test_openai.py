@@ -16,9 +16,8 @@ from rerankit.engines import Capability, GenerationParams, get_engine
 from rerankit.engines.openai import OpenAIEngine, ServerError
 from rerankit.errors import CapabilityError, ConfigError
 from rerankit.rerankers.pointwise import YesNoReranker
+from rerankit.server.ports import free_local_port
 from rerankit.types import Document, Hit, Query, Ranking
-
-from .conftest import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.llm]
 
@@ -41,7 +40,7 @@ def server(smollm, tmp_path_factory):
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail("llama-cpp-python[server] is missing under CI: .ci/run must install it")
         pytest.skip("llama-cpp-python[server] is not installed (pip install 'llama-cpp-python[server]')")
-    port = free_port()
+    port = free_local_port()
     log = (tmp_path_factory.mktemp("server") / "server.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(smollm / "model.gguf"),
                              "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2",
@@ -121,7 +120,7 @@ def test_generation_length_stop_and_concurrency(server, hf, smollm):
 
 
 def test_server_errors_are_clear(server):
-    dead = OpenAIEngine("smollm", base_url=f"http://127.0.0.1:{free_port()}/v1", max_retries=2, backoff=0.01,
+    dead = OpenAIEngine("smollm", base_url=f"http://127.0.0.1:{free_local_port()}/v1", max_retries=2, backoff=0.01,
                         timeout=5)
     t0 = time.time()
     with pytest.raises(ServerError, match="failed after 3 attempts: ConnectError"):

@@ -6,7 +6,6 @@ untrained (randomly initialised), so its scores test the mechanics (batching, or
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 
@@ -50,13 +49,6 @@ def wait_ready(client, timeout: float = 60.0) -> dict:
         if time.monotonic() > deadline or resp.json().get("status") == "failed":
             raise AssertionError(f"service not ready: {resp.status_code} {resp.text}")
         time.sleep(0.05)
-
-
-def free_port() -> int:
-    """A localhost port nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http_ready(base: str, timeout: float, gave_up: Callable[[], bool] = lambda: False,

@@ -17,9 +17,10 @@ import pytest
 from rerankit.pipeline import Pipeline
 from rerankit.rerankers.base import Reranker
 from rerankit.server import create_app
+from rerankit.server.ports import free_local_port
 from rerankit.server.service import ServerSettings
 
-from .conftest import free_port, http_ready
+from .conftest import http_ready
 
 uvicorn = pytest.importorskip("uvicorn")
 
@@ -46,7 +47,7 @@ class _Gate(Reranker):
 def gated_server(bm25_small):
     gate = _Gate()
     app = create_app(Pipeline(bm25_small, [gate], k=5), ServerSettings(warmup=False, max_batch=8, max_wait_ms=0))
-    port = free_port()
+    port = free_local_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

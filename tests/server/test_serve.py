@@ -15,11 +15,13 @@ import httpx
 import pytest
 import yaml
 
-from .conftest import free_port, http_ready
+from rerankit.server.ports import free_local_port
+
+from .conftest import http_ready
 
 
 def _start(config, *options: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
+    port = free_local_port()
     proc = subprocess.Popen([sys.executable, "-m", "rerankit.cli", "serve", "--config", str(config),
                              "--port", str(port), *options],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
