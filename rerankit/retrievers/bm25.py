@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 from collections.abc import Iterable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,14 @@ from rerankit.checks import positive_int
 from rerankit.errors import ConfigError, IndexMismatchError, InputError
 from rerankit.retrievers.analysis import LUCENE_STOPWORDS, Analyzer
 from rerankit.retrievers.base import IndexedRetriever, check_corpus, check_queries
-from rerankit.retrievers.index_io import DOCS, load_documents, read_manifest, save_documents, write_manifest
+from rerankit.retrievers.index_io import (
+    DOCS,
+    load_documents,
+    read_manifest,
+    save_documents,
+    search_past_the_tie,
+    write_manifest,
+)
 from rerankit.types import Document, Query, Ranking, Run
 
 __all__ = ["BM25Retriever"]
@@ -135,7 +143,8 @@ class BM25Retriever(IndexedRetriever):
         rows = [(i[:c], s[:c]) for i, s, c in zip(out_ids, out_scores, counts)]
         for r in np.flatnonzero(tied.any(axis=1)).tolist():
             if fetch > k and tied[r, k - 1]:
-                cand_ids, cand_scores = self._past_the_tie(token_ids[r], float(scores[r, k - 1]), fetch)
+                cand_ids, cand_scores = search_past_the_tie(partial(self._retrieve_one, token_ids[r]),
+                                                            float(scores[r, k - 1]), fetch, n)
             else:
                 cand_ids, cand_scores = ids[r, :k], scores[r, :k]
             keep = cand_scores > 0
@@ -144,14 +153,9 @@ class BM25Retriever(IndexedRetriever):
             rows[r] = (cand_ids[order].tolist(), cand_scores[order].tolist())
         return rows
 
-    def _past_the_tie(self, token_ids: list[int], cut: float, fetched: int) -> tuple[np.ndarray, np.ndarray]:
-        """One query's top documents, deep enough that every document scoring `cut` is among them."""
-        n, depth = len(self._docs), fetched
-        while True:
-            depth = min(2 * depth, n)
-            ids, scores = self._retrieve([token_ids], depth)
-            if depth >= n or scores[0, -1] < cut:
-                return ids[0], scores[0]
+    def _retrieve_one(self, token_ids: list[int], k: int) -> tuple[np.ndarray, np.ndarray]:
+        ids, scores = self._retrieve([token_ids], k)
+        return ids[0], scores[0]
 
     def _retrieve(self, token_ids: list[list[int]], k: int) -> tuple[np.ndarray, np.ndarray]:
         """bm25s's numpy top-k (ids, scores) arrays."""

@@ -26,6 +26,7 @@ from rerankit.retrievers.index_io import (
     ranking_from_scores,
     read_manifest,
     save_documents,
+    search_past_the_tie,
     write_manifest,
 )
 from rerankit.types import Document, Query, Run
@@ -231,14 +232,15 @@ class DenseRetriever(IndexedRetriever):
         fetch = min(k + 1, n)
         scores, ids = self._index.search(emb, fetch)
         rows = list(zip(ids, scores))
-        if fetch > k:
+        if k < fetch < n:  # (fetch == n: every document is in hand already)
             for r in np.flatnonzero((scores[:, k] == scores[:, k - 1]) & (ids[:, k] >= 0)).tolist():
-                depth, s, i = fetch, scores[r:r + 1], ids[r:r + 1]
-                while depth < n and s[0, -1] >= scores[r, k - 1]:  # the last one fetched still ties: go deeper
-                    depth = min(2 * depth, n)
-                    s, i = self._index.search(emb[r:r + 1], depth)
-                rows[r] = (i[0], s[0])
+                deeper = functools.partial(self._search_one, emb[r:r + 1])
+                rows[r] = search_past_the_tie(deeper, float(scores[r, k - 1]), fetch, n)
         return rows
+
+    def _search_one(self, emb: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+        scores, ids = self._index.search(emb, depth)
+        return ids[0], scores[0]
 
     def _set_search_params(self) -> None:
         import faiss

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from rerankit.errors import IndexMismatchError
 from rerankit.types import Document, Query, Ranking
 
 __all__ = ["MANIFEST", "DOCS", "save_documents", "load_documents", "write_manifest", "read_manifest",
-           "ranking_from_scores", "file_sha256"]
+           "ranking_from_scores", "search_past_the_tie", "file_sha256"]
 
 MANIFEST = "rerankit.json"
 DOCS = "docs.jsonl"
@@ -106,6 +106,22 @@ def ranking_from_scores(query: Query, docs: Sequence[Document], indices: Iterabl
         if (scores[1:] < scores[:-1]).all():  # strictly descending (NaN fails): trec_eval's order already
             return Ranking.from_indices(query, docs, indices[:k], scores[:k])
     return _sorted_ranking(query, docs, indices, scores).top(k)
+
+
+def search_past_the_tie(search: Callable[[int], tuple[np.ndarray, np.ndarray]], cut: float, fetched: int,
+                        n: int) -> tuple[np.ndarray, np.ndarray]:
+    """One query's (ids, scores) searched deep enough that every document scoring `cut` is among them.
+
+    `search(depth)` returns that query's top `depth` (ids, scores), score-descending; `fetched` is the depth already
+    searched, whose last result tied `cut`. The depth doubles until a lower score shows up or all `n` documents
+    are in hand, so only queries with a tie across the cut pay for a deeper search.
+    """
+    depth = fetched
+    while True:
+        depth = min(2 * depth, n)
+        ids, scores = search(depth)
+        if depth >= n or scores[-1] < cut:
+            return ids, scores
 
 
 def _sorted_ranking(query: Query, docs: Sequence[Document], indices: Iterable[int],

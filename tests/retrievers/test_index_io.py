@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rerankit.retrievers.index_io import _sorted_ranking, ranking_from_scores
+from rerankit.retrievers.index_io import _sorted_ranking, ranking_from_scores, search_past_the_tie
 from rerankit.types import Document, Hit, Query, Ranking
 
 
@@ -44,3 +44,23 @@ def test_the_no_sort_path_for_descending_rows_gives_the_sorted_rankings():
         assert got.ids() == want.ids() and got.score_list() == want.score_list(), case
         assert all(type(s) is float for s in got.score_list())
     assert min(kinds.values()) > 20, kinds  # every kind of row was tried
+
+
+def test_a_tie_across_the_cut_is_searched_until_a_lower_score_or_the_last_document():
+    scores = np.array([9.0, 7.0] + [5.0] * 9 + [4.0, 3.0], dtype=np.float32)  # 9 documents tie at 5.0
+    ids = np.arange(len(scores))
+    depths: list[int] = []
+
+    def search(depth: int) -> tuple[np.ndarray, np.ndarray]:
+        depths.append(depth)
+        return ids[:depth], scores[:depth]
+
+    got_ids, got_scores = search_past_the_tie(search, 5.0, 3, len(scores))
+    assert depths == [6, 12]  # doubling from the 3 fetched, stopping at the first depth past the tie
+    assert set(got_ids[got_scores == 5.0].tolist()) == set(range(2, 11))
+    assert got_scores[-1] < 5.0
+
+    depths.clear()  # a tie reaching the last document: stops at n, not beyond
+    all_tied = np.full(5, 1.0, dtype=np.float32)
+    got_ids, _ = search_past_the_tie(lambda d: (depths.append(d), (np.arange(d), all_tied[:d]))[1], 1.0, 2, 5)
+    assert depths == [4, 5] and got_ids.tolist() == [0, 1, 2, 3, 4]
