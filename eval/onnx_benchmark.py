@@ -9,9 +9,14 @@
    `--rounds` is reported, with the top-10 agreement (identical ordered top-10 lists, and the mean overlap of the
    top-10 sets), the largest score difference to rerankit torch and nDCG@10. Exports are built (and cached) before
    timing.
+   Then an fp32 ceiling: only the encoder's matrix products (every Linear layer's weights on the pairs' real
+   tokens, no padding, no attention, normalisation or activation), timed with torch's fp32 GEMM in blocks of
+   `--batch-size` pairs. No fp32 runtime that computes those products can score the pairs faster, so its pairs/s
+   bounds every fp32 row, and says whether 2x sentence-transformers is within reach on this CPU.
 2. int8 quality: dense retrieval with all-MiniLM-L6-v2 on BEIR SciFact (all 300 test queries; the corpus is every
    judged abstract plus the first `--docs` others, or the whole corpus with --docs 0), nDCG@10 and R@100 for torch,
-   onnx fp32 and onnx int8, and documents encoded per second.
+   onnx fp32 and onnx int8, documents encoded per second, and how many queries keep torch's exact top-10 (a
+   trained MiniLM's ranking under int8, which the untrained cross-encoder head above cannot show).
 
     nice -n 19 python eval/onnx_benchmark.py --data-dir ../shared/data [--pairs 1000] [--rounds 3] [--docs 2000]
 
@@ -132,7 +137,39 @@ def bench_cross_encoder(args) -> dict:
         row["x_sentence_transformers"] = row["pairs_per_s"] / peer
     untrained = stages["rerankit torch"].untrained_head
     return {"pairs": n, "queries": len(rankings), "batch_size": args.batch_size, "model": args.model,
-            "untrained_head": untrained, "rows": rows}
+            "untrained_head": untrained, "max_length": stages["rerankit torch"].max_length, "rows": rows}
+
+
+def fp32_gemm_ceiling(args, max_length: int, rounds: int = 3) -> dict:
+    """pairs/s if scoring cost only the encoder's fp32 matrix products on the real (unpadded) tokens."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    rankings, n = _pairs(args.data_dir, args.pairs)
+    pairs = [(r.query.text, h.doc.full_text) for r in rankings for h in r.hits]
+    path = resolve_model(args.model)
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModel.from_pretrained(path)
+    lengths = sorted(len(ids) for ids in tok([q for q, _ in pairs], [p for _, p in pairs], truncation=True,
+                                              max_length=max_length)["input_ids"])
+    linears = [m for m in model.encoder.modules() if isinstance(m, torch.nn.Linear)]
+    blocks = [sum(lengths[i:i + args.batch_size]) for i in range(0, len(lengths), args.batch_size)]
+    gen = torch.Generator().manual_seed(0)
+    inputs = {rows: {f: torch.randn(rows, f, generator=gen) for f in {m.in_features for m in linears}}
+              for rows in set(blocks)}
+    times = []
+    with torch.inference_mode():
+        for _ in range(rounds + 1):  # the first round warms up
+            t0 = time.perf_counter()
+            for rows in blocks:
+                for m in linears:
+                    torch.nn.functional.linear(inputs[rows][m.in_features], m.weight, m.bias)
+            times.append(time.perf_counter() - t0)
+    seconds = statistics.median(times[1:])
+    flops = 2 * sum(lengths) * sum(m.in_features * m.out_features for m in linears)
+    return {"pairs": n, "tokens": sum(lengths), "mean_tokens": sum(lengths) / n, "max_length": max_length,
+            "linear_layers": len(linears), "gemm_s": seconds, "gemm_gflop_per_s": flops / seconds / 1e9,
+            "gflop_per_pair": flops / n / 1e9, "ceiling_pairs_per_s": n / seconds, "times_s": times[1:]}
 
 
 def bench_int8_quality(args) -> dict:
@@ -140,7 +177,7 @@ def bench_int8_quality(args) -> dict:
     queries = [ds.queries[q] for q in sorted(ds.qrels)]
     judged = {d for q in ds.qrels for d in ds.qrels[q]}
     docs = [d for i, d in enumerate(ds.corpus.values()) if not args.docs or d.id in judged or i < args.docs]
-    rows = {}
+    rows, runs = {}, {}
     for label, opts in [("torch", {}), ("onnx", {"backend": "onnx"}), ("onnx int8", {"backend": "onnx",
                                                                                      "quantize": "int8"})]:
         retriever = DenseRetriever(str(resolve_model(args.dense_model)), show_progress=False, **opts)
@@ -149,12 +186,16 @@ def bench_int8_quality(args) -> dict:
         retriever.index(docs)
         seconds = time.perf_counter() - t0
         run = retriever.search_many(queries, 100)
+        runs[label] = run
         scores = evaluate(run, ds.qrels, ["ndcg@10", "recall@100"])
         rows[label] = {**{k: float(v) for k, v in scores.items()}, "docs_per_s": len(docs) / seconds}
     base = rows["torch"]
-    for row in rows.values():
+    for label, row in rows.items():
         row["delta_ndcg@10"] = row["ndcg@10"] - base["ndcg@10"]
         row["x_torch_docs_per_s"] = row["docs_per_s"] / base["docs_per_s"]
+        tops = [(runs[label][q.id].ids()[:10], runs["torch"][q.id].ids()[:10]) for q in queries]
+        row["same_top10"] = sum(a == b for a, b in tops)  # a trained encoder's ranking: does int8 keep it?
+        row["top10_overlap"] = statistics.mean(len(set(a) & set(b)) / 10 for a, b in tops)
     return {"docs": len(docs), "queries": len(queries), "rows": rows}
 
 
@@ -178,6 +219,7 @@ def main() -> None:
     load_before = os.getloadavg()
     result = {"torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(), "load_before": load_before,
               "cross_encoder": bench_cross_encoder(args)}
+    result["fp32_ceiling"] = fp32_gemm_ceiling(args, result["cross_encoder"]["max_length"])
     if not args.skip_quality:
         result["int8_quality"] = bench_int8_quality(args)
     result["load_after"] = os.getloadavg()
@@ -197,14 +239,20 @@ def main() -> None:
         print(f"| {label} | {r['pairs_per_s']:.1f} | {r['x_sentence_transformers']:.2f}x | "
               f"{r['same_top10']}/{r['queries']} | {r['top10_overlap']:.2f} | {r['max_abs_score_diff']:.1e} | "
               f"{r['ndcg@10']:.4f} |")
+    c, st = result["fp32_ceiling"], ce["rows"]["sentence-transformers CrossEncoder (torch)"]["pairs_per_s"]
+    print(f"\nfp32 ceiling: the encoder's {c['linear_layers']} matrix products alone on the {c['tokens']:,} real "
+          f"tokens ({c['mean_tokens']:.1f} a pair, {c['gflop_per_pair']:.2f} GFLOP) take {c['gemm_s']:.2f} s "
+          f"({c['gemm_gflop_per_s']:.0f} GFLOP/s): at most {c['ceiling_pairs_per_s']:.1f} pairs/s = "
+          f"{c['ceiling_pairs_per_s'] / st:.2f}x sentence-transformers (2x would be {2 * st:.1f} pairs/s)")
     if "int8_quality" in result:
         q = result["int8_quality"]
         print(f"\nDense all-MiniLM-L6-v2 on SciFact ({q['queries']} queries, {q['docs']} documents)\n")
-        print("| encoder | nDCG@10 | change | R@100 | docs/s | x torch |")
-        print("|---|---|---|---|---|---|")
+        print("| encoder | nDCG@10 | change | R@100 | same top-10 as torch | top-10 overlap | docs/s | x torch |")
+        print("|---|---|---|---|---|---|---|---|")
         for label, r in q["rows"].items():
             print(f"| {label} | {r['ndcg@10']:.4f} | {r['delta_ndcg@10']:+.4f} | {r['recall@100']:.4f} | "
-                  f"{r['docs_per_s']:.1f} | {r['x_torch_docs_per_s']:.2f}x |")
+                  f"{r['same_top10']}/{q['queries']} | {r['top10_overlap']:.3f} | {r['docs_per_s']:.1f} | "
+                  f"{r['x_torch_docs_per_s']:.2f}x |")
 
 
 if __name__ == "__main__":

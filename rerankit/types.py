@@ -135,6 +135,13 @@ class Ranking:
             raise InputError(f"query {query.id!r}: {len(idx)} document indices but {len(values)} scores")
         if idx and (min(idx) < 0 or max(idx) >= len(docs)):
             raise InputError(f"query {query.id!r}: a document index is outside the {len(docs)} documents")
+        return cls._from_checked_lists(query, docs, idx, values, meta)
+
+    @classmethod
+    def _from_checked_lists(cls, query: Query, docs: Sequence[Document], idx: list[int], values: list[float],
+                            meta: Mapping[str, Any] | None = None) -> Ranking:
+        """:meth:`from_indices` for index code that has already checked, on whole arrays, what it checks: `query`
+        is a Query, `idx` a list of ints within `docs`, `values` a list of floats as long."""
         self = object.__new__(cls)
         self.__dict__.update(query=query, meta={} if meta is None else meta, _lazy=(docs, idx, values))
         return self

@@ -24,12 +24,13 @@ from rerankit.retrievers.base import IndexedRetriever, check_corpus, check_queri
 from rerankit.retrievers.index_io import (
     load_documents,
     ranking_from_scores,
+    rankings_from_score_rows,
     read_manifest,
     save_documents,
     search_past_the_tie,
     write_manifest,
 )
-from rerankit.types import Document, Query, Run
+from rerankit.types import Document, Query, Ranking, Run
 
 __all__ = ["DenseRetriever", "DEFAULT_DENSE_MODEL", "INDEX_TYPES"]
 
@@ -220,23 +221,25 @@ class DenseRetriever(IndexedRetriever):
         k = min(k, len(self._docs))
         if self.index_type != "flat":  # approximate: its results depend on the depth asked for (ef_search >= k)
             scores, ids = self._index.search(emb, k)
-            return {q.id: ranking_from_scores(q, self._docs, ids[i], scores[i]) for i, q in enumerate(qs)}
-        rows = self._exact_rows(emb, k)
-        return {q.id: ranking_from_scores(q, self._docs, *rows[i], k) for i, q in enumerate(qs)}
+            rankings = rankings_from_score_rows(qs, self._docs, ids, scores)
+        else:
+            rankings = self._exact_rankings(qs, emb, k)
+        return {q.id: r for q, r in zip(qs, rankings)}
 
-    def _exact_rows(self, emb: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per query: the flat index's k best (ids, scores), and every document tied with the k-th score, so that
-        which tied documents make the cut is decided by document id (trec_eval's order), not by faiss. One extra
-        result shows whether a tie crosses the cut; only such queries are searched deeper (doubling)."""
+    def _exact_rankings(self, qs: Sequence[Query], emb: np.ndarray, k: int) -> list[Ranking]:
+        """Per query: the flat index's k best, where every document tied with the k-th score was considered, so
+        that which tied documents make the cut is decided by document id (trec_eval's order), not by faiss. One
+        extra result shows whether a tie crosses the cut; only such queries are searched deeper (doubling)."""
         n = len(self._docs)
         fetch = min(k + 1, n)
         scores, ids = self._index.search(emb, fetch)
-        rows = list(zip(ids, scores))
+        rankings = rankings_from_score_rows(qs, self._docs, ids, scores, k)
         if k < fetch < n:  # (fetch == n: every document is in hand already)
             for r in np.flatnonzero((scores[:, k] == scores[:, k - 1]) & (ids[:, k] >= 0)).tolist():
                 deeper = functools.partial(self._search_one, emb[r:r + 1])
-                rows[r] = search_past_the_tie(deeper, float(scores[r, k - 1]), fetch, n)
-        return rows
+                rankings[r] = ranking_from_scores(qs[r], self._docs,
+                                                  *search_past_the_tie(deeper, float(scores[r, k - 1]), fetch, n), k)
+        return rankings
 
     def _search_one(self, emb: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
         scores, ids = self._index.search(emb, depth)

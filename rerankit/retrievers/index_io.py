@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from rerankit.errors import IndexMismatchError
+from rerankit.errors import IndexMismatchError, InputError
 from rerankit.types import Document, Query, Ranking
 
 __all__ = ["MANIFEST", "DOCS", "save_documents", "load_documents", "write_manifest", "read_manifest",
-           "ranking_from_scores", "search_past_the_tie", "file_sha256"]
+           "ranking_from_scores", "rankings_from_score_rows", "search_past_the_tie", "file_sha256"]
 
 MANIFEST = "rerankit.json"
 DOCS = "docs.jsonl"
@@ -106,6 +106,31 @@ def ranking_from_scores(query: Query, docs: Sequence[Document], indices: Iterabl
         if (scores[1:] < scores[:-1]).all():  # strictly descending (NaN fails): trec_eval's order already
             return Ranking.from_indices(query, docs, indices[:k], scores[:k])
     return _sorted_ranking(query, docs, indices, scores).top(k)
+
+
+def rankings_from_score_rows(queries: Sequence[Query], docs: Sequence[Document], indices: np.ndarray,
+                             scores: np.ndarray, k: int | None = None) -> list[Ranking]:
+    """:func:`ranking_from_scores` for each row of (queries x depth) arrays, as one index search returns them.
+
+    The checks run once on the whole arrays: rows with every result present (no -1) and strictly descending scores
+    (nearly all) become rankings with no per-row array work; any other row goes through
+    :func:`ranking_from_scores`. The rankings are the same either way.
+    """
+    if indices.ndim != 2 or indices.shape != scores.shape or len(indices) != len(queries):
+        raise ValueError(f"expected one row of indices and scores per query, got {indices.shape} and "
+                         f"{scores.shape} for {len(queries)} queries")
+    bad = next((q for q in queries if not isinstance(q, Query)), None)
+    if bad is not None:
+        raise InputError(f"a Ranking needs a Query, got {type(bad).__name__}")
+    if indices.size and int(indices.max()) >= len(docs):
+        raise InputError(f"a document index is outside the {len(docs)} documents")
+    if scores.dtype.kind != "f":
+        return [ranking_from_scores(q, docs, indices[r], scores[r], k) for r, q in enumerate(queries)]
+    fast = ((indices >= 0).all(axis=1) & (scores[:, 1:] < scores[:, :-1]).all(axis=1)).tolist()
+    ids, values = indices[:, :k].tolist(), scores[:, :k].tolist()
+    make = Ranking._from_checked_lists
+    return [make(q, docs, ids[r], values[r]) if fast[r] else ranking_from_scores(q, docs, indices[r], scores[r], k)
+            for r, q in enumerate(queries)]
 
 
 def search_past_the_tie(search: Callable[[int], tuple[np.ndarray, np.ndarray]], cut: float, fetched: int,

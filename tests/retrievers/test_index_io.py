@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from rerankit.retrievers.index_io import _sorted_ranking, ranking_from_scores, search_past_the_tie
+from rerankit.errors import InputError
+from rerankit.retrievers.index_io import (
+    _sorted_ranking,
+    ranking_from_scores,
+    rankings_from_score_rows,
+    search_past_the_tie,
+)
 from rerankit.types import Document, Hit, Query, Ranking
 
 
@@ -64,3 +71,29 @@ def test_a_tie_across_the_cut_is_searched_until_a_lower_score_or_the_last_docume
     all_tied = np.full(5, 1.0, dtype=np.float32)
     got_ids, _ = search_past_the_tie(lambda d: (depths.append(d), (np.arange(d), all_tied[:d]))[1], 1.0, 2, 5)
     assert depths == [4, 5] and got_ids.tolist() == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_whole_search_results_give_the_rankings_row_by_row_conversion_gives(dtype):
+    """One search's (queries x depth) arrays, checked once: descending rows skip all per-row work, the rest are
+    sorted; both must equal ranking_from_scores on each row, for every cut k."""
+    rng = np.random.default_rng(1)
+    docs = [Document(f"d{i:03d}", "t") for i in range(200)]
+    queries = [Query(f"q{r}", "query") for r in range(120)]
+    idx = np.stack([rng.permutation(200)[:21] for _ in queries])
+    scores = -np.sort(-rng.normal(size=idx.shape).astype(dtype), axis=1)
+    scores[1::4] = np.round(scores[1::4], 1)  # ties
+    scores[2::6] = rng.normal(size=scores[2::6].shape)  # unordered
+    idx[3::7, -3:] = -1  # faiss's "no result"
+    scores[5::11, 4] = np.nan
+    for k in (None, 1, 10, 20, 21):
+        got = rankings_from_score_rows(queries, docs, idx, scores, k)
+        for r, q in enumerate(queries):
+            want = ranking_from_scores(q, docs, idx[r], scores[r], k)
+            assert got[r].query is q and got[r].ids() == want.ids(), (k, r)
+            np.testing.assert_array_equal(got[r].score_list(), want.score_list())
+            assert all(type(s) is float for s in got[r].score_list())
+    with pytest.raises(InputError, match="outside the 200 documents"):
+        rankings_from_score_rows(queries[:1], docs, np.array([[3, 200]]), np.array([[2.0, 1.0]]))
+    with pytest.raises(InputError, match="needs a Query"):
+        rankings_from_score_rows(["q"], docs, np.array([[3, 2]]), np.array([[2.0, 1.0]]))
