@@ -151,6 +151,13 @@ def search_past_the_tie(search: Callable[[int], tuple[np.ndarray, np.ndarray]], 
 
 def _sorted_ranking(query: Query, docs: Sequence[Document], indices: Iterable[int],
                     scores: Iterable[float]) -> Ranking:
+    if isinstance(indices, np.ndarray) and isinstance(scores, np.ndarray) and indices.ndim == scores.ndim == 1 \
+            and len(indices) == len(scores) and scores.dtype.kind == "f" and not np.isnan(scores).any():
+        keep = indices >= 0
+        indices, scores = indices[keep], scores[keep]
+        ids = np.array([docs[i].id for i in indices.tolist()])
+        order = np.lexsort((ids, scores))[::-1]  # score descending, then id descending (code point order, as str)
+        return Ranking.from_indices(query, docs, indices[order], scores[order])
     pairs = [(i, float(s)) for i, s in zip((int(i) for i in indices), scores) if i >= 0]
     pairs.sort(key=lambda p: docs[p[0]].id, reverse=True)
     pairs.sort(key=lambda p: -p[1])
