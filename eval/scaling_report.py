@@ -78,11 +78,14 @@ def agreement(rows: dict[tuple, dict], topids: Path) -> list[str]:
                                          else float(not (u >= 0).any()) for u, v in zip(x, y)]))
                 lines.append(f"| {size:,} | {KIND_LABEL[kind]} | rerankit vs peer: identical top-10 lists / mean "
                              f"top-10 overlap ({len(x)} queries) | {same:.2f} / {overlap:.3f} |")
-        flat, hnsw = topids / f"{size}-dense-flat-peer.npy", topids / f"{size}-dense-hnsw-peer.npy"
-        if flat.is_file() and hnsw.is_file():
+        flat = next((f for side in ("peer", "rerankit") if (f := topids / f"{size}-dense-flat-{side}.npy").is_file()),
+                    None)
+        hnsw, who = next(((f, who) for side, who in (("peer", "faiss HNSW"), ("rerankit", "rerankit's HNSW"))
+                          if (f := topids / f"{size}-dense-hnsw-{side}.npy").is_file()), (None, ""))
+        if flat is not None and hnsw is not None:  # the peer's graph where measured, else rerankit's (same faiss call)
             x, y = np.load(flat), np.load(hnsw)
             recall = float(np.mean([len(set(u) & set(v)) / 10 for u, v in zip(x, y)]))
-            lines.append(f"| {size:,} | dense HNSW | recall@10 of faiss HNSW against exact (flat) search | "
+            lines.append(f"| {size:,} | dense HNSW | recall@10 of {who} against exact (flat) search | "
                          f"{recall:.3f} |")
     return lines
 
