@@ -141,7 +141,9 @@ class Ranking:
     def _from_checked_lists(cls, query: Query, docs: Sequence[Document], idx: list[int], values: list[float],
                             meta: Mapping[str, Any] | None = None) -> Ranking:
         """:meth:`from_indices` for index code that has already checked, on whole arrays, what it checks: `query`
-        is a Query, `idx` a list of ints within `docs`, `values` a list of floats as long."""
+        is a Query, `idx` ints within `docs`, `values` floats, as many. Both are lists, or 1-D numpy rows (integer,
+        float) that become lists when the ranking is first read (a search that returns many rankings then pays for
+        Python objects only in those that are read)."""
         self = object.__new__(cls)
         self.__dict__.update(query=query, meta={} if meta is None else meta, _lazy=(docs, idx, values))
         return self
@@ -149,7 +151,7 @@ class Ranking:
     def __getattr__(self, name: str) -> Any:
         # Only reached when normal lookup fails: `hits` of a ranking made by from_indices, before its first read.
         if name == "hits":
-            lazy = self.__dict__.get("_lazy")
+            lazy = self._unbuilt()
             if lazy is not None:
                 docs, idx, values = lazy
                 hits = tuple(Hit._trusted(docs[i], v) for i, v in zip(idx, values))
@@ -159,7 +161,13 @@ class Ranking:
 
     def _unbuilt(self) -> tuple[Sequence[Document], list[int], list[float]] | None:
         """(docs, indices, scores) while the hits of a lazy ranking are not built yet, else None."""
-        return None if "hits" in self.__dict__ else self.__dict__.get("_lazy")
+        if "hits" in self.__dict__:
+            return None
+        lazy = self.__dict__.get("_lazy")
+        if lazy is not None and type(lazy[1]) is not list:  # numpy rows: converted once, on the first read
+            docs, idx, values = lazy
+            lazy = self.__dict__["_lazy"] = (docs, idx.tolist(), values.tolist())
+        return lazy
 
     def __getstate__(self) -> dict[str, Any]:
         # Pickle (and copy) the hits themselves, never the document store a lazy ranking points into.

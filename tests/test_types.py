@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from rerankit.errors import InputError
@@ -64,7 +65,6 @@ def test_wrong_types_are_input_errors(make, message):
 
 
 def test_numeric_ids_and_numpy_scores_are_normalised():
-    import numpy as np
 
     assert Query(7, "t").id == "7" and Document(3, "t").id == "3"
     hit = Hit(Document("d", "t"), np.float32(0.5))
@@ -91,3 +91,17 @@ def test_lazy_ranking_builds_hits_only_when_read_and_equals_the_built_one():
         Ranking.from_indices(Query("q", "x"), docs, [5], [1.0])
     with pytest.raises(InputError, match="2 document indices but 1 scores"):
         Ranking.from_indices(Query("q", "x"), docs, [0, 1], [1.0])
+
+
+def test_a_ranking_over_array_rows_reads_as_one_over_lists():
+    """Index code hands over numpy rows (no Python objects until read): every reader sees what lists give."""
+    docs = [Document(f"d{i}", f"text {i}") for i in range(5)]
+    rows = np.array([[3, 0, 4], [1, 2, 0]], dtype=np.int64), np.array([[2.5, 1.0, 0.5], [3.0, 2.0, 1.0]], np.float32)
+    want = Ranking.from_indices(Query("q", "x"), docs, [3, 0, 4], [2.5, 1.0, 0.5])
+    for read in (lambda r: r.ids(), lambda r: r.score_list(), lambda r: r.hits, len, lambda r: r.top(2).ids(),
+                 lambda r: r.scores(), lambda r: r.documents(), lambda r: r.to_trec_lines()):
+        lazy = Ranking._from_checked_lists(Query("q", "x"), docs, rows[0][0], rows[1][0])
+        assert read(lazy) == read(want)
+        assert all(type(s) is float for s in lazy.score_list()) and all(type(i) is int for i in lazy._lazy[1])
+    lazy = Ranking._from_checked_lists(Query("q", "x"), docs, rows[0][1], rows[1][1])
+    assert lazy == Ranking.from_indices(Query("q", "x"), docs, [1, 2, 0], [3.0, 2.0, 1.0])

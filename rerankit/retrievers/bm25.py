@@ -108,7 +108,7 @@ class BM25Retriever(IndexedRetriever):
         nonempty = [i for i, t in enumerate(q_ids) if t]
         if nonempty:
             rows = self._top_k([q_ids[i] for i in nonempty], k_eff)
-            make = Ranking._from_checked_lists  # lists of ints and floats, indices of this index's own documents
+            make = Ranking._from_checked_lists  # indices of this index's own documents (lists or array rows)
             for (idx, scores), i in zip(rows, nonempty):
                 run[qs[i].id] = make(qs[i], self._docs, idx, scores)
         for q in qs:
@@ -117,7 +117,7 @@ class BM25Retriever(IndexedRetriever):
                 run[q.id] = Ranking(q, ())
         return {q.id: run[q.id] for q in qs}
 
-    def _top_k(self, token_ids: list[list[int]], k: int) -> list[tuple[list[int], list[float]]]:
+    def _top_k(self, token_ids: list[list[int]], k: int) -> list[tuple[Sequence[int], Sequence[float]]]:
         """Per query: the first `k` matching documents in trec_eval's order (score descending, ties by document id
         descending), as (indices, scores). Documents scoring 0 match no term and are left out, as in Lucene.
 

@@ -232,8 +232,8 @@ _KERNELS = {False: njit(nogil=True, cache=True)(_search), True: njit(parallel=Tr
 
 def exact_top_k(token_ids: list[list[int]], k: int, data: np.ndarray, indptr: np.ndarray, indices: np.ndarray,
                 num_docs: int, nonoccurrence: np.ndarray | None, id_rank: np.ndarray | None,
-                n_threads: int = 1) -> list[tuple[list[int], list[float]]]:
-    """Per query (a list of term ids), its top-`k` document indices and scores (lists) in trec_eval's order.
+                n_threads: int = 1) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per query (a list of term ids), its top-`k` document indices and scores (array rows) in trec_eval's order.
     `id_rank`: each document's position in sorted id order, or None when the documents are stored in descending id
     order."""
     parallel = n_threads > 1
@@ -256,5 +256,4 @@ def exact_top_k(token_ids: list[list[int]], k: int, data: np.ndarray, indptr: np
             set_num_threads(before)
     else:
         ids, scores, counts = kernel(*args)
-    ids_rows, score_rows = ids.tolist(), scores.tolist()  # one conversion for all queries
-    return [(ids_rows[q][:c], score_rows[q][:c]) for q, c in enumerate(counts.tolist())]
+    return [(ids[q, :c], scores[q, :c]) for q, c in enumerate(counts.tolist())]
