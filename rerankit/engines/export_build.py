@@ -4,7 +4,6 @@ conversion, written atomically with a checksummed manifest (see :mod:`rerankit.e
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import shutil
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from rerankit.engines.export_runtime import FP32_TOLERANCE, ExportedModule
+from rerankit.retrievers.index_io import file_sha256
 
 __all__ = ["INT8_SCHEME", "build_export", "export_intact"]
 
@@ -58,7 +58,7 @@ def build_export(module: Any, probe: Mapping[str, Any], folder: Path, key_parts:
             onnx_path.unlink()
             model_file = "model.xml"
         files = sorted(p.name for p in tmp.iterdir())
-        manifest = {**key_parts, "model_file": model_file, "files": {f: _sha256(tmp / f) for f in files}}
+        manifest = {**key_parts, "model_file": model_file, "files": {f: file_sha256(tmp / f) for f in files}}
         if fusion:
             manifest.update(optimized=fused is not None, fused_operators=fused or {})
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, default=str))
@@ -169,17 +169,10 @@ def export_intact(folder: Path) -> bool:
     try:
         manifest = json.loads((folder / "manifest.json").read_text())
         files = manifest["files"]
-        ok = all(_sha256(folder / name) == digest for name, digest in files.items())
+        ok = all(file_sha256(folder / name) == digest for name, digest in files.items())
     except (OSError, ValueError, KeyError, TypeError):
         return False
     if not ok:
         log.warning("export %s is damaged (a file does not match its checksum); rebuilding it", folder)
     return ok
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
