@@ -135,10 +135,10 @@ class Ranking:
             raise InputError(f"query {query.id!r}: {len(idx)} document indices but {len(values)} scores")
         if idx and (min(idx) < 0 or max(idx) >= len(docs)):
             raise InputError(f"query {query.id!r}: a document index is outside the {len(docs)} documents")
-        return cls._from_checked_lists(query, docs, idx, values, meta)
+        return cls._from_checked_rows(query, docs, idx, values, meta)
 
     @classmethod
-    def _from_checked_lists(cls, query: Query, docs: Sequence[Document], idx: list[int], values: list[float],
+    def _from_checked_rows(cls, query: Query, docs: Sequence[Document], idx: list[int], values: list[float],
                             meta: Mapping[str, Any] | None = None) -> Ranking:
         """:meth:`from_indices` for index code that has already checked, on whole arrays, what it checks: `query`
         is a Query, `idx` ints within `docs`, `values` floats, as many. Both are lists, or 1-D numpy rows (integer,

@@ -100,8 +100,8 @@ def test_a_ranking_over_array_rows_reads_as_one_over_lists():
     want = Ranking.from_indices(Query("q", "x"), docs, [3, 0, 4], [2.5, 1.0, 0.5])
     for read in (lambda r: r.ids(), lambda r: r.score_list(), lambda r: r.hits, len, lambda r: r.top(2).ids(),
                  lambda r: r.scores(), lambda r: r.documents(), lambda r: r.to_trec_lines()):
-        lazy = Ranking._from_checked_lists(Query("q", "x"), docs, rows[0][0], rows[1][0])
+        lazy = Ranking._from_checked_rows(Query("q", "x"), docs, rows[0][0], rows[1][0])
         assert read(lazy) == read(want)
         assert all(type(s) is float for s in lazy.score_list()) and all(type(i) is int for i in lazy._lazy[1])
-    lazy = Ranking._from_checked_lists(Query("q", "x"), docs, rows[0][1], rows[1][1])
+    lazy = Ranking._from_checked_rows(Query("q", "x"), docs, rows[0][1], rows[1][1])
     assert lazy == Ranking.from_indices(Query("q", "x"), docs, [1, 2, 0], [3.0, 2.0, 1.0])

@@ -108,7 +108,7 @@ class BM25Retriever(IndexedRetriever):
         nonempty = [i for i, t in enumerate(q_ids) if t]
         if nonempty:
             rows = self._top_k([q_ids[i] for i in nonempty], k_eff)
-            make = Ranking._from_checked_lists  # indices of this index's own documents (lists or array rows)
+            make = Ranking._from_checked_rows  # indices of this index's own documents (lists or array rows)
             for (idx, scores), i in zip(rows, nonempty):
                 run[qs[i].id] = make(qs[i], self._docs, idx, scores)
         for q in qs:

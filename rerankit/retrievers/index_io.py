@@ -128,7 +128,7 @@ def rankings_from_score_rows(queries: Sequence[Query], docs: Sequence[Document],
         return [ranking_from_scores(q, docs, indices[r], scores[r], k) for r, q in enumerate(queries)]
     fast = ((indices >= 0).all(axis=1) & (scores[:, 1:] < scores[:, :-1]).all(axis=1)).tolist()
     ids, values = indices[:, :k], scores[:, :k]  # rows stay arrays until a ranking is read
-    make = Ranking._from_checked_lists
+    make = Ranking._from_checked_rows
     return [make(q, docs, ids[r], values[r]) if fast[r] else ranking_from_scores(q, docs, indices[r], scores[r], k)
             for r, q in enumerate(queries)]
 
